@@ -1,0 +1,253 @@
+//! The operator's policy settings: what the profiles cannot know about one node.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::pattern::PathPattern;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The host snap whose plugs apply (its plug list is `vendor-profiles/snaps/<snap>.toml`).
+    pub snap: String,
+    /// Privileged containers also need docker-support with `privileged-containers: true` connected.
+    pub allow_privileged: bool,
+    /// OCI hooks run on the host; only these executables may appear in a spec's hooks.
+    pub allowed_hooks: Vec<PathBuf>,
+    /// Replaces an unconfined (empty) AppArmor profile, e.g. `cri-containerd.apparmor.d`.
+    pub apparmor_profile: Option<String>,
+    /// Load profiles from here instead of the ones compiled in.
+    pub profiles_dir: Option<PathBuf>,
+    pub node: NodeLayout,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            snap: "microk8s".into(),
+            allow_privileged: false,
+            allowed_hooks: Vec::new(),
+            apparmor_profile: None,
+            profiles_dir: None,
+            node: NodeLayout::default(),
+        }
+    }
+}
+
+/// Where the kubelet and containerd keep their state on this node. Pod-owned files below these roots are
+/// allowed as mount sources; everything else below them is protected.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeLayout {
+    pub kubelet_roots: Vec<PathBuf>,
+    pub containerd_roots: Vec<PathBuf>,
+    pub containerd_states: Vec<PathBuf>,
+    /// Further host paths no container may mount, whatever is connected.
+    pub protected: Vec<String>,
+}
+
+impl Default for NodeLayout {
+    fn default() -> Self {
+        const MICROK8S_COMMON: &str = "/var/snap/microk8s/common";
+        NodeLayout {
+            kubelet_roots: vec![
+                "/var/lib/kubelet".into(),
+                format!("{MICROK8S_COMMON}/var/lib/kubelet").into(),
+            ],
+            containerd_roots: vec![
+                "/var/lib/containerd".into(),
+                format!("{MICROK8S_COMMON}/var/lib/containerd").into(),
+            ],
+            containerd_states: vec![
+                "/run/containerd".into(),
+                format!("{MICROK8S_COMMON}/run/containerd").into(),
+            ],
+            protected: Vec::new(),
+        }
+    }
+}
+
+/// A host path no mount may reach, with the reason given in refusals.
+#[derive(Clone, Debug)]
+pub struct Protected {
+    pub pattern: PathPattern,
+    pub reason: &'static str,
+}
+
+impl PolicyConfig {
+    pub fn load(path: &Path) -> Result<PolicyConfig> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<PolicyConfig> {
+        let config: PolicyConfig =
+            toml::from_str(text).map_err(|e| Error::profile(file, e.to_string()))?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let roots = self
+            .node
+            .kubelet_roots
+            .iter()
+            .chain(&self.node.containerd_roots)
+            .chain(&self.node.containerd_states)
+            .chain(&self.allowed_hooks);
+        for path in roots {
+            if !path.is_absolute() {
+                return Err(Error::profile(
+                    file,
+                    format!("path {} is not absolute", path.display()),
+                ));
+            }
+        }
+        for pattern in &self.node.protected {
+            PathPattern::parse(pattern)
+                .map_err(|e| Error::profile(file, format!("key `node.protected`: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Mount sources a pod owns: its kubelet volumes, etc-hosts and termination logs, and containerd's
+    /// per-sandbox hostname, hosts, resolv.conf and shm.
+    pub fn pod_owned(&self) -> Vec<PathPattern> {
+        let mut out = Vec::new();
+        for root in &self.node.kubelet_roots {
+            let root = root.display();
+            for tail in [
+                "pods/*/volumes/*/*",
+                "pods/*/etc-hosts",
+                "pods/*/containers/*/*",
+            ] {
+                out.push(format!("{root}/{tail}"));
+            }
+        }
+        for root in &self.node.containerd_roots {
+            for file in ["hostname", "hosts", "resolv.conf"] {
+                out.push(format!(
+                    "{}/io.containerd.grpc.v1.cri/sandboxes/*/{file}",
+                    root.display()
+                ));
+            }
+        }
+        for state in &self.node.containerd_states {
+            out.push(format!(
+                "{}/io.containerd.grpc.v1.cri/sandboxes/*/shm",
+                state.display()
+            ));
+        }
+        out.iter()
+            .filter_map(|p| PathPattern::parse(p).ok())
+            .collect()
+    }
+
+    /// Host paths refused as mount sources (or as anything a source contains), whatever is connected.
+    pub fn protected(&self) -> Vec<Protected> {
+        let mut out: Vec<(String, &'static str)> = Vec::new();
+        for root in &self.node.kubelet_roots {
+            out.push((
+                root.display().to_string(),
+                "the kubelet's state and credentials",
+            ));
+        }
+        for root in self
+            .node
+            .containerd_roots
+            .iter()
+            .chain(&self.node.containerd_states)
+        {
+            out.push((root.display().to_string(), "containerd's state and sockets"));
+        }
+        let fixed: [(&str, &'static str); 19] = [
+            (
+                "/etc/kubernetes",
+                "the kubelet's configuration and static pods",
+            ),
+            (
+                "/etc/containerd",
+                "containerd's and the strict shim's configuration",
+            ),
+            (
+                "/var/snap/microk8s",
+                "the MicroK8s snap's configuration and credentials",
+            ),
+            (
+                "/snap",
+                "snap packages, including the runtime's own binaries",
+            ),
+            ("/var/lib/snapd", "snapd's state"),
+            ("/run/snapd.socket", "snapd's API"),
+            ("/run/snapd-snap.socket", "snapd's API"),
+            ("/run/runc", "runc's state"),
+            ("/run/docker.sock", "the Docker API"),
+            ("/run/crio", "CRI-O's state"),
+            (
+                "/usr/local/bin/containerd-shim-strict-v2",
+                "the strict shim itself",
+            ),
+            (
+                "/usr/bin/containerd-shim-strict-v2",
+                "the strict shim itself",
+            ),
+            ("/usr/local/bin/strictctl", "the strict shim's tools"),
+            (
+                "/proc",
+                "the host's processes (/proc/<pid>/root and the like)",
+            ),
+            ("/sys/fs/cgroup", "the host's cgroups"),
+            ("/sys/kernel/security", "the host's security modules"),
+            ("/sys/firmware/efi", "firmware variables"),
+            ("/dev/mem", "physical memory"),
+            ("/boot", "the host's kernels and boot loader"),
+        ];
+        out.extend(fixed.iter().map(|(p, r)| (p.to_string(), *r)));
+        out.extend(
+            self.node
+                .protected
+                .iter()
+                .map(|p| (p.clone(), "protected by the node configuration")),
+        );
+        out.into_iter()
+            .filter_map(|(path, reason)| {
+                PathPattern::parse(&path)
+                    .ok()
+                    .map(|pattern| Protected { pattern, reason })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let err = PolicyConfig::parse("strict.toml", "allow_privleged = true").unwrap_err();
+        assert!(err.to_string().contains("allow_privleged"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let err = PolicyConfig::parse("strict.toml", "[node]\nkubelet_roots = [\"relative\"]")
+            .unwrap_err();
+        assert!(err.to_string().contains("not absolute"), "{err}");
+    }
+
+    #[test]
+    fn defaults_cover_microk8s() {
+        let config = PolicyConfig::default();
+        let owned = config.pod_owned();
+        let volume = Path::new(
+            "/var/snap/microk8s/common/var/lib/kubelet/pods/0a/volumes/kubernetes.io~configmap/cfg",
+        );
+        assert!(owned.iter().any(|p| p.covers(volume)));
+        assert!(!owned
+            .iter()
+            .any(|p| p.covers(Path::new("/var/lib/kubelet/pki/kubelet.key"))));
+    }
+}

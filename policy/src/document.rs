@@ -1,0 +1,149 @@
+//! Reading and writing `config.json`: parse once, report fields the gate does not know, write atomically.
+
+use std::io::Write;
+use std::path::Path;
+
+use oci_spec::runtime::Spec;
+
+use crate::error::{Error, Result};
+use crate::host::HostView;
+use crate::permissions::Permissions;
+use crate::verdict::{Verdict, Violation};
+
+/// A parsed spec and the JSON paths of fields it carries that the gate does not know.
+pub struct Document {
+    pub spec: Spec,
+    pub unknown_fields: Vec<String>,
+}
+
+/// Parses a spec. Fields unknown to the OCI runtime spec (as oci-spec knows it) are collected, not
+/// dropped silently: the gate cannot judge them, so [`evaluate_document`] refuses them.
+pub fn parse_spec(bytes: &[u8]) -> Result<Document> {
+    // serde would also read a struct from a JSON array, which no runtime writes.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::Spec("expected a JSON object".into()));
+    }
+    let mut unknown_fields = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let spec: Spec = serde_ignored::deserialize(&mut deserializer, |path| {
+        unknown_fields.push(json_path(&path));
+    })
+    .map_err(|e| Error::Spec(e.to_string()))?;
+    deserializer.end().map_err(|e| Error::Spec(e.to_string()))?;
+    Ok(Document {
+        spec,
+        unknown_fields,
+    })
+}
+
+/// `mounts[3].foo` rather than serde_ignored's `mounts.3.foo`.
+fn json_path(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", json_path(parent)),
+        P::Map { parent, key } => {
+            let parent = json_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            json_path(parent)
+        }
+    }
+}
+
+/// Evaluates a parsed document; unknown fields are violations.
+pub fn evaluate_document(
+    document: &mut Document,
+    perms: &Permissions,
+    host: &dyn HostView,
+) -> Verdict {
+    let mut verdict = crate::evaluate(&mut document.spec, perms, host);
+    let unknown = document.unknown_fields.iter().map(|field| {
+        Violation::new(
+            "spec.unknown-field",
+            field.clone(),
+            field.clone(),
+            format!("{field} is a field the strict gate does not know"),
+        )
+        .remedy("the gate cannot judge what it does not know; remove the field or update the shim")
+    });
+    verdict.violations.splice(0..0, unknown);
+    verdict
+}
+
+pub fn to_json(spec: &Spec) -> Vec<u8> {
+    serde_json::to_vec(spec).expect("a parsed spec always serialises")
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a reader sees
+/// the old file or the new one, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    temp.write_all(bytes).map_err(io)?;
+    temp.as_file().sync_all().map_err(io)?;
+    let permissions = std::fs::metadata(path)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
+    temp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_reported_with_their_path() {
+        let doc = parse_spec(
+            br#"{"ociVersion":"1.2.0","root":{"path":"rootfs"},"surprise":1,
+                 "mounts":[{"destination":"/x","type":"tmpfs","source":"tmpfs","bogus":true}],
+                 "linux":{"futureEscape":{"a":1}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            doc.unknown_fields,
+            ["surprise", "mounts[0].bogus", "linux.futureEscape"]
+        );
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        for bad in [
+            &b"{"[..],
+            b"[]",
+            b"{\"ociVersion\": 3}",
+            b"{\"ociVersion\":\"1\"} trailing",
+            b"",
+        ] {
+            assert!(
+                parse_spec(bad).is_err(),
+                "{:?} parsed",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, b"old").unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

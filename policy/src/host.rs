@@ -1,0 +1,247 @@
+//! What the gate asks of the host, behind a trait so the rules are tested without root or a real node.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::profile::schema::{DeviceType, HostNamespace};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceNode {
+    pub kind: DeviceType,
+    pub major: i64,
+    pub minor: i64,
+}
+
+/// A namespace's identity: the device and inode of its nsfs file.
+pub type NamespaceId = (u64, u64);
+
+pub trait HostView {
+    /// Resolves every symlink of an absolute path as the host sees it (`..` included). A path that does not
+    /// exist resolves its longest existing ancestor and appends the rest; a missing tail with `..` in it
+    /// cannot be decided and is an error.
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf>;
+    fn exists(&self, path: &Path) -> bool;
+    /// The device node at `path`, or None when it is not a device node.
+    fn device_node(&self, path: &Path) -> io::Result<Option<DeviceNode>>;
+    fn namespace_id(&self, path: &Path) -> io::Result<NamespaceId>;
+    /// The host's own namespaces of this kind (the gate's and init's).
+    fn host_namespace_ids(&self, kind: HostNamespace) -> Vec<NamespaceId>;
+}
+
+/// The machine the gate runs on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealHost;
+
+impl HostView for RealHost {
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        match std::fs::canonicalize(path) {
+            Ok(resolved) => Ok(resolved),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if path.components().any(|c| c == Component::ParentDir) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "does not exist and contains '..'",
+                    ));
+                }
+                let mut missing = Vec::new();
+                let mut ancestor = path;
+                loop {
+                    match std::fs::canonicalize(ancestor) {
+                        Ok(mut resolved) => {
+                            resolved.extend(missing.iter().rev());
+                            return Ok(resolved);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            missing.push(ancestor.file_name().unwrap_or_default().to_owned());
+                            ancestor = ancestor.parent().ok_or(e)?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.symlink_metadata().is_ok()
+    }
+
+    fn device_node(&self, path: &Path) -> io::Result<Option<DeviceNode>> {
+        let meta = std::fs::metadata(path)?;
+        let kind = if meta.file_type().is_char_device() {
+            DeviceType::Char
+        } else if meta.file_type().is_block_device() {
+            DeviceType::Block
+        } else {
+            return Ok(None);
+        };
+        let rdev = meta.rdev();
+        Ok(Some(DeviceNode {
+            kind,
+            major: nix::sys::stat::major(rdev) as i64,
+            minor: nix::sys::stat::minor(rdev) as i64,
+        }))
+    }
+
+    fn namespace_id(&self, path: &Path) -> io::Result<NamespaceId> {
+        let meta = std::fs::metadata(path)?;
+        Ok((meta.dev(), meta.ino()))
+    }
+
+    fn host_namespace_ids(&self, kind: HostNamespace) -> Vec<NamespaceId> {
+        ["self", "1"]
+            .iter()
+            .filter_map(|pid| {
+                self.namespace_id(
+                    &Path::new("/proc")
+                        .join(pid)
+                        .join("ns")
+                        .join(kind.proc_name()),
+                )
+                .ok()
+            })
+            .collect()
+    }
+}
+
+/// An in-memory host for tests, fuzzing and benchmarks: symlinks, existing paths, device nodes and
+/// namespaces are whatever the test says.
+#[derive(Clone, Debug, Default)]
+pub struct FakeHost {
+    pub symlinks: HashMap<PathBuf, PathBuf>,
+    pub existing: Vec<PathBuf>,
+    pub devices: HashMap<PathBuf, DeviceNode>,
+    pub namespaces: HashMap<PathBuf, NamespaceId>,
+    pub host_namespaces: HashMap<HostNamespace, NamespaceId>,
+}
+
+impl FakeHost {
+    pub fn symlink(mut self, link: &str, target: &str) -> Self {
+        self.symlinks.insert(link.into(), target.into());
+        self
+    }
+
+    pub fn file(mut self, path: &str) -> Self {
+        self.existing.push(path.into());
+        self
+    }
+
+    pub fn device(mut self, path: &str, kind: DeviceType, major: i64, minor: i64) -> Self {
+        self.devices
+            .insert(path.into(), DeviceNode { kind, major, minor });
+        self.existing.push(path.into());
+        self
+    }
+}
+
+impl HostView for FakeHost {
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        let mut pending: Vec<std::ffi::OsString> = path
+            .components()
+            .rev()
+            .filter_map(|c| match c {
+                Component::Normal(p) => Some(p.to_owned()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect();
+        let mut out = PathBuf::from("/");
+        let mut hops = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                out.pop();
+                continue;
+            }
+            let candidate = out.join(&part);
+            if let Some(target) = self.symlinks.get(&candidate) {
+                hops += 1;
+                if hops > 40 {
+                    return Err(io::Error::other("too many levels of symbolic links"));
+                }
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                pending.extend(target.components().rev().filter_map(|c| match c {
+                    Component::Normal(p) => Some(p.to_owned()),
+                    Component::ParentDir => Some("..".into()),
+                    _ => None,
+                }));
+            } else {
+                out = candidate;
+            }
+        }
+        Ok(out)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.existing.iter().any(|p| p == path)
+            || self.symlinks.contains_key(path)
+            || self.existing.iter().any(|p| p.starts_with(path))
+    }
+
+    fn device_node(&self, path: &Path) -> io::Result<Option<DeviceNode>> {
+        Ok(self.devices.get(path).copied())
+    }
+
+    fn namespace_id(&self, path: &Path) -> io::Result<NamespaceId> {
+        self.namespaces
+            .get(path)
+            .copied()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn host_namespace_ids(&self, kind: HostNamespace) -> Vec<NamespaceId> {
+        self.host_namespaces
+            .get(&kind)
+            .copied()
+            .into_iter()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_host_resolves_like_the_kernel() {
+        let host = FakeHost::default()
+            .symlink("/data/etc-link", "/etc")
+            .symlink("/data/root-link", "/")
+            .symlink("/data/rel", "../etc");
+        assert_eq!(
+            host.resolve(Path::new("/data/etc-link/passwd")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert_eq!(
+            host.resolve(Path::new("/data/root-link")).unwrap(),
+            Path::new("/")
+        );
+        assert_eq!(
+            host.resolve(Path::new("/data/rel")).unwrap(),
+            Path::new("/etc")
+        );
+        assert_eq!(
+            host.resolve(Path::new("/home/alice/../../etc")).unwrap(),
+            Path::new("/etc")
+        );
+        let looping = FakeHost::default().symlink("/a", "/b").symlink("/b", "/a");
+        assert!(looping.resolve(Path::new("/a")).is_err());
+    }
+
+    #[test]
+    fn real_host_resolves_missing_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink("/etc", real.join("link")).unwrap();
+        let host = RealHost;
+        assert_eq!(
+            host.resolve(&real.join("link/nope/x")).unwrap(),
+            Path::new("/etc/nope/x")
+        );
+        assert!(host.resolve(&real.join("missing/../x")).is_err());
+    }
+}

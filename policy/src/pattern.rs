@@ -1,0 +1,223 @@
+//! Host path handling: lexical normalisation and component-wise glob patterns.
+//!
+//! Paths are compared component by component, never as strings, so `/home/a` never matches `/home/ab`.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+/// Normalises an absolute path lexically: repeated and trailing slashes and `.` disappear. A `..` is not
+/// resolved here (that needs the host's symlinks): `None` means the path is relative or contains `..`.
+pub fn normalize_lexically(path: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// True when `inner` is `outer` or lies below it (component-wise).
+pub fn is_within(inner: &Path, outer: &Path) -> bool {
+    inner.starts_with(outer)
+}
+
+#[derive(Clone, Debug)]
+enum Part {
+    Literal(String),
+    Glob(glob::Pattern),
+}
+
+impl Part {
+    fn matches(&self, component: &str) -> bool {
+        match self {
+            Part::Literal(literal) => literal == component,
+            Part::Glob(pattern) => pattern.matches_with(
+                component,
+                glob::MatchOptions {
+                    case_sensitive: true,
+                    require_literal_separator: true,
+                    require_literal_leading_dot: true,
+                },
+            ),
+        }
+    }
+}
+
+/// An absolute path whose components may be globs (`*`, `?`, `[a-z]`, `[!.]*`). A leading dot is never
+/// matched by a wildcard, as in a shell: `/home/*/*` does not cover `/home/alice/.ssh`.
+#[derive(Clone)]
+pub struct PathPattern {
+    text: String,
+    parts: Vec<Part>,
+}
+
+impl PathPattern {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let path = Path::new(text);
+        if !path.is_absolute() {
+            return Err(format!("path pattern {text:?} is not absolute"));
+        }
+        let mut parts = Vec::new();
+        for component in path.components() {
+            match component {
+                Component::RootDir | Component::CurDir => {}
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(format!("path pattern {text:?} contains '..'"));
+                }
+                Component::Normal(part) => {
+                    let part = part
+                        .to_str()
+                        .ok_or_else(|| format!("path pattern {text:?} is not UTF-8"))?;
+                    if part.contains(['*', '?', '[']) {
+                        let glob = glob::Pattern::new(part)
+                            .map_err(|e| format!("path pattern {text:?}: {e}"))?;
+                        parts.push(Part::Glob(glob));
+                    } else {
+                        parts.push(Part::Literal(part.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(PathPattern {
+            text: text.to_string(),
+            parts,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// True when `path` (normalised, absolute) is matched by the pattern or lies below a match.
+    pub fn covers(&self, path: &Path) -> bool {
+        let mut components = path.components().filter_map(|c| match c {
+            Component::Normal(part) => Some(part),
+            _ => None,
+        });
+        for part in &self.parts {
+            match components.next().and_then(|c| c.to_str()) {
+                Some(component) if part.matches(component) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// True when `path` is matched exactly (not below a match): used for device nodes.
+    pub fn matches_exactly(&self, path: &Path) -> bool {
+        let count = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .count();
+        count == self.parts.len() && self.covers(path)
+    }
+
+    /// True when the pattern could match something at or below `path`: used to tell whether a mount of
+    /// `path` would expose a protected location below it.
+    pub fn lies_below(&self, path: &Path) -> bool {
+        let components: Vec<&str> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(part) => part.to_str(),
+                _ => None,
+            })
+            .collect();
+        components.len() < self.parts.len()
+            && components
+                .iter()
+                .zip(&self.parts)
+                .all(|(component, part)| part.matches(component))
+    }
+}
+
+impl fmt::Debug for PathPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
+impl fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PathPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PathPattern::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PathPattern {
+        PathPattern::parse(s).unwrap()
+    }
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(
+            normalize_lexically(Path::new("//etc/")),
+            Some(PathBuf::from("/etc"))
+        );
+        assert_eq!(
+            normalize_lexically(Path::new("/a/./b//c/")),
+            Some(PathBuf::from("/a/b/c"))
+        );
+        assert_eq!(
+            normalize_lexically(Path::new("/home/alice/../../etc")),
+            None
+        );
+        assert_eq!(normalize_lexically(Path::new("etc")), None);
+    }
+
+    #[test]
+    fn components_not_strings() {
+        assert!(p("/home/a").covers(Path::new("/home/a")));
+        assert!(p("/home/a").covers(Path::new("/home/a/b")));
+        assert!(!p("/home/a").covers(Path::new("/home/ab")));
+        assert!(!p("/home/a").covers(Path::new("/home")));
+        assert!(p("/").covers(Path::new("/etc")));
+    }
+
+    #[test]
+    fn globs_skip_hidden_entries() {
+        let home = p("/home/*/[!.]*");
+        assert!(home.covers(Path::new("/home/alice/Music")));
+        assert!(home.covers(Path::new("/home/alice/Music/.hidden-inside-is-fine")));
+        assert!(!home.covers(Path::new("/home/alice")));
+        assert!(!home.covers(Path::new("/home/alice/.ssh")));
+        assert!(!p("/home/*/*").covers(Path::new("/home/alice/.ssh")));
+    }
+
+    #[test]
+    fn exact_and_below() {
+        assert!(p("/dev/sd[a-z]").matches_exactly(Path::new("/dev/sda")));
+        assert!(!p("/dev/sd[a-z]").matches_exactly(Path::new("/dev/sda1")));
+        assert!(!p("/dev/sd[a-z]").matches_exactly(Path::new("/dev/sda/x")));
+        assert!(p("/etc/kubernetes").lies_below(Path::new("/etc")));
+        assert!(p("/proc/*/root").lies_below(Path::new("/proc")));
+        assert!(!p("/etc/kubernetes").lies_below(Path::new("/etc/kubernetes")));
+        assert!(!p("/etc/kubernetes").lies_below(Path::new("/var")));
+    }
+
+    #[test]
+    fn rejects_bad_patterns() {
+        assert!(PathPattern::parse("relative").is_err());
+        assert!(PathPattern::parse("/a/../b").is_err());
+        assert!(PathPattern::parse("/a/[").is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! The intersection of a spec with the host permissions, one module per area of the spec. Each rule either
+//! records a violation (the container is refused) or narrows the spec in place and records the change.
+
+mod capabilities;
+mod devices;
+mod hardening;
+mod hooks;
+mod mounts;
+mod namespaces;
+mod privileged;
+pub(crate) mod seccomp;
+mod sysctls;
+
+use oci_spec::runtime::Spec;
+
+use crate::host::HostView;
+use crate::permissions::{Need, Permissions};
+use crate::verdict::{Narrowing, Verdict, Violation};
+
+/// One evaluation in progress.
+pub(crate) struct Evaluation<'a> {
+    pub perms: &'a Permissions,
+    pub host: &'a dyn HostView,
+    pub verdict: Verdict,
+}
+
+impl Evaluation<'_> {
+    pub fn refuse(&mut self, violation: Violation) {
+        self.verdict.violations.push(violation);
+    }
+
+    /// Refuses with the plugs that would grant `need` as the fix.
+    pub fn refuse_needing(&mut self, violation: Violation, need: &Need) {
+        let suggestions = self.perms.suggest(need);
+        self.verdict.violations.push(violation.suggest(suggestions));
+    }
+
+    pub fn narrow(&mut self, rule: &'static str, field: String, from: String, to: String) {
+        self.verdict.narrowed.push(Narrowing {
+            rule,
+            field,
+            from,
+            to,
+        });
+    }
+}
+
+/// Intersects `spec` with `perms`. On `allowed` the spec is untouched; on `narrowed` it has been rewritten
+/// in place (each change is in the verdict); on `refused` it is in an unspecified state and must not run.
+pub fn evaluate(spec: &mut Spec, perms: &Permissions, host: &dyn HostView) -> Verdict {
+    let mut ev = Evaluation {
+        perms,
+        host,
+        verdict: Verdict::default(),
+    };
+    // A privileged spec is one bundle of effects; when it is allowed those effects are not checked one by
+    // one, and when it is refused they are reported once, as `privileged`.
+    let privileged = privileged::check(spec, &mut ev);
+    hooks::check(spec, &mut ev);
+    mounts::check(spec, &mut ev, privileged);
+    devices::check(spec, &mut ev, privileged);
+    capabilities::check(spec, &mut ev, privileged);
+    namespaces::check(spec, &mut ev, privileged);
+    sysctls::check(spec, &mut ev);
+    hardening::check(spec, &mut ev, privileged);
+    seccomp::check(spec, &mut ev, privileged);
+    ev.verdict
+}

@@ -1,0 +1,123 @@
+//! Namespaces: a missing namespace, or a path to one of the host's, means sharing the host's.
+
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
+
+use super::Evaluation;
+use crate::permissions::Need;
+use crate::profile::schema::HostNamespace;
+use crate::verdict::Violation;
+
+fn oci_type(namespace: HostNamespace) -> LinuxNamespaceType {
+    match namespace {
+        HostNamespace::Network => LinuxNamespaceType::Network,
+        HostNamespace::Pid => LinuxNamespaceType::Pid,
+        HostNamespace::Ipc => LinuxNamespaceType::Ipc,
+        HostNamespace::Uts => LinuxNamespaceType::Uts,
+        HostNamespace::Mount => LinuxNamespaceType::Mount,
+        HostNamespace::Cgroup => LinuxNamespaceType::Cgroup,
+    }
+}
+
+pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effects: bool) {
+    let Some(linux) = spec.linux_mut() else {
+        ev.refuse(
+            Violation::new(
+                "namespace.host",
+                "linux".into(),
+                "(missing)".into(),
+                "the spec has no linux section: the container would share every host namespace"
+                    .into(),
+            )
+            .remedy("containerd always writes one; this spec is not from a container runtime"),
+        );
+        return;
+    };
+    let mut namespaces: Vec<LinuxNamespace> = linux.namespaces().clone().unwrap_or_default();
+    let mut add_cgroup = false;
+    for namespace in HostNamespace::ALL {
+        let found = namespaces
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.typ() == oci_type(namespace));
+        let (field, how) = match found {
+            None => (
+                "linux.namespaces".to_string(),
+                format!("has no {namespace} namespace: the container would share the host's"),
+            ),
+            Some((index, entry)) => {
+                let Some(path) = entry.path() else { continue }; // a new namespace of its own
+                let field = format!("linux.namespaces[{index}].path");
+                match ev.host.namespace_id(path) {
+                    Ok(id) if ev.host.host_namespace_ids(namespace).contains(&id) => (
+                        field,
+                        format!("{} is the host's {namespace} namespace", path.display()),
+                    ),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        ev.refuse(
+                            Violation::new(
+                                "namespace.path",
+                                field.clone(),
+                                path.display().to_string(),
+                                format!("{field} {} cannot be examined ({e})", path.display()),
+                            )
+                            .remedy("the gate cannot decide on a namespace it cannot examine"),
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
+        if ev.perms.host_namespace(namespace).is_some() {
+            continue;
+        }
+        // The cgroup namespace only hides the host's cgroup paths; adding one is safe, so narrow instead.
+        if namespace == HostNamespace::Cgroup && found.is_none() {
+            if !skip_privileged_effects {
+                add_cgroup = true;
+            }
+            continue;
+        }
+        let summary = format!("{field} {how}");
+        let violation = Violation::new(
+            "namespace.host",
+            field,
+            format!("host {namespace}"),
+            summary,
+        );
+        ev.refuse_needing(violation, &Need::HostNamespace(namespace));
+    }
+    if add_cgroup {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Cgroup)
+                .build()
+                .expect("type is set"),
+        );
+        ev.narrow(
+            "namespace.cgroup",
+            "linux.namespaces".into(),
+            "no cgroup namespace (the host's)".into(),
+            "a new cgroup namespace".into(),
+        );
+        linux.set_namespaces(Some(namespaces));
+    }
+    if let Some(devices) = linux.net_devices() {
+        if !devices.is_empty() && ev.perms.host_namespace(HostNamespace::Network).is_none() {
+            let mut names: Vec<&String> = devices.keys().collect();
+            names.sort();
+            let value = names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let violation = Violation::new(
+                "namespace.net-devices",
+                "linux.netDevices".into(),
+                value.clone(),
+                format!("linux.netDevices moves host network devices ({value}) into the container"),
+            );
+            ev.refuse_needing(violation, &Need::HostNamespace(HostNamespace::Network));
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Seccomp: the container's filter becomes its own profile ∩ the syscalls the interfaces allow.
+//!
+//! Rules that allow (ALLOW, LOG, NOTIFY) lose the names that are not granted and gain the granted argument
+//! filters; rules that deny are kept as they are; a filter whose default allows is turned around so that
+//! only granted names are allowed; no filter at all becomes the granted set. The default action of the
+//! result always denies (errno EPERM unless the spec's own default is stricter) and the kernel logs the
+//! denials (SECCOMP_FILTER_FLAG_LOG), as snapd does for snaps.
+
+use libseccomp::{ScmpArch, ScmpSyscall};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
+    LinuxSeccompFilterFlag, LinuxSyscall, LinuxSyscallBuilder, Spec,
+};
+use rustc_hash::FxHashSet;
+
+use super::Evaluation;
+use crate::permissions::{Permissions, SyscallGrant};
+
+const EPERM: u32 = 1;
+
+/// The architectures names are checked for, with their bit in a name's mask.
+const ARCHES: [(Arch, ScmpArch); 9] = [
+    (Arch::ScmpArchX86_64, ScmpArch::X8664),
+    (Arch::ScmpArchX86, ScmpArch::X86),
+    (Arch::ScmpArchX32, ScmpArch::X32),
+    (Arch::ScmpArchAarch64, ScmpArch::Aarch64),
+    (Arch::ScmpArchArm, ScmpArch::Arm),
+    (Arch::ScmpArchRiscv64, ScmpArch::Riscv64),
+    (Arch::ScmpArchS390x, ScmpArch::S390X),
+    (Arch::ScmpArchPpc64le, ScmpArch::Ppc64Le),
+    (Arch::ScmpArchLoongarch64, ScmpArch::Loongarch64),
+];
+
+/// The architectures of a filter generated for this machine (the native one and its compat modes).
+fn native_arches() -> Vec<Arch> {
+    if cfg!(target_arch = "x86_64") {
+        vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
+    } else if cfg!(target_arch = "aarch64") {
+        vec![Arch::ScmpArchAarch64, Arch::ScmpArchArm]
+    } else {
+        vec![Arch::ScmpArchNative]
+    }
+}
+
+/// The architectures (as mask bits) where libseccomp knows `name`.
+pub(crate) fn arch_mask(name: &str) -> u16 {
+    ARCHES
+        .iter()
+        .enumerate()
+        // libseccomp resolves other architectures' names to negative pseudo numbers: not present here.
+        .filter(|(_, (_, arch))| {
+            ScmpSyscall::from_name_by_arch(name, *arch).is_ok_and(|n| i32::from(n) >= 0)
+        })
+        .fold(0, |mask, (bit, _)| mask | 1 << bit)
+}
+
+/// The spec's architectures as mask bits; None when one of them is outside [`ARCHES`] (names are then kept
+/// as they are, since they cannot be checked).
+fn spec_mask(arches: &[Arch]) -> Option<u16> {
+    let native = native_arches();
+    let arches = if arches.is_empty() {
+        &native[..]
+    } else {
+        arches
+    };
+    let mut mask = 0;
+    for arch in arches {
+        let arch = if *arch == Arch::ScmpArchNative {
+            native[0]
+        } else {
+            *arch
+        };
+        let bit = ARCHES.iter().position(|(a, _)| *a == arch)?;
+        mask |= 1 << bit;
+    }
+    Some(mask)
+}
+
+fn allows(action: LinuxSeccompAction) -> bool {
+    matches!(
+        action,
+        LinuxSeccompAction::ScmpActAllow
+            | LinuxSeccompAction::ScmpActLog
+            | LinuxSeccompAction::ScmpActNotify
+    )
+}
+
+/// How one granted name fits an allowing rule with `args`.
+enum Fit {
+    /// Granted with these arguments (or the rule is at least as strict as a granted set).
+    Keep,
+    /// Granted only under argument sets the rule lacks: one rule per set, each the rule's args ∧ the set.
+    Combine(Vec<Vec<LinuxSeccompArg>>),
+    NotGranted,
+    Unknown,
+}
+
+fn fit(perms: &Permissions, name: &str, args: &[LinuxSeccompArg], mask: Option<u16>) -> Fit {
+    let Some(granted) = perms.syscalls.get(name) else {
+        return Fit::NotGranted;
+    };
+    if mask.is_some_and(|m| granted.arches & m == 0) {
+        return Fit::Unknown;
+    }
+    match &granted.grant {
+        SyscallGrant::Any => Fit::Keep,
+        SyscallGrant::Filtered(sets) => {
+            if sets.iter().any(|set| set.iter().all(|c| args.contains(c))) {
+                return Fit::Keep;
+            }
+            let combined: Vec<Vec<LinuxSeccompArg>> = sets
+                .iter()
+                .filter_map(|set| {
+                    let mut all = args.to_vec();
+                    for c in set {
+                        // libseccomp takes one comparison per argument in a rule.
+                        if all.iter().any(|a| a.index() == c.index()) {
+                            return None;
+                        }
+                        all.push(*c);
+                    }
+                    Some(all)
+                })
+                .collect();
+            if combined.is_empty() {
+                Fit::NotGranted
+            } else {
+                Fit::Combine(combined)
+            }
+        }
+    }
+}
+
+fn rule(
+    names: Vec<String>,
+    action: LinuxSeccompAction,
+    errno: Option<u32>,
+    args: Option<Vec<LinuxSeccompArg>>,
+) -> LinuxSyscall {
+    let mut builder = LinuxSyscallBuilder::default().names(names).action(action);
+    if let Some(errno) = errno {
+        builder = builder.errno_ret(errno);
+    }
+    if let Some(args) = args.filter(|a| !a.is_empty()) {
+        builder = builder.args(args);
+    }
+    builder.build().expect("names and action are set")
+}
+
+pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effects: bool) {
+    if skip_privileged_effects {
+        return;
+    }
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let (filter, unconfined) = match linux.seccomp_mut().take() {
+        Some(filter) => (filter, false),
+        None => {
+            let empty = LinuxSeccompBuilder::default()
+                .default_action(LinuxSeccompAction::ScmpActAllow)
+                .architectures(native_arches())
+                .build()
+                .expect("valid");
+            (empty, true)
+        }
+    };
+    let narrowed = narrow(filter, ev, unconfined);
+    *linux.seccomp_mut() = Some(narrowed);
+}
+
+fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> LinuxSeccomp {
+    let perms = ev.perms;
+    let arches = filter.architectures().clone().unwrap_or_default();
+    let mask = spec_mask(&arches);
+    let known = |name: &str| mask.is_none_or(|m| arch_mask_cached(perms, name) & m != 0);
+    let default_allows = allows(filter.default_action());
+    let rules: &[LinuxSyscall] = filter.syscalls().as_deref().unwrap_or(&[]);
+
+    let mut out: Vec<LinuxSyscall> = Vec::with_capacity(rules.len() + 4);
+    let mut changed = false;
+    let mut present: FxHashSet<&str> = FxHashSet::default();
+    for (index, r) in rules.iter().enumerate() {
+        let args: &[LinuxSeccompArg] = r.args().as_deref().unwrap_or(&[]);
+        if !allows(r.action()) {
+            let (kept, unknown): (Vec<&String>, Vec<&String>) =
+                r.names().iter().partition(|n| known(n));
+            present.extend(kept.iter().map(|n| n.as_str()));
+            if unknown.is_empty() {
+                out.push(r.clone());
+            } else {
+                changed = true;
+                record_unknown(ev, index, &unknown, &arches);
+                if !kept.is_empty() {
+                    let mut copy = r.clone();
+                    copy.set_names(kept.into_iter().cloned().collect());
+                    out.push(copy);
+                }
+            }
+            continue;
+        }
+        let mut kept: Vec<&str> = Vec::new();
+        let mut removed: Vec<&str> = Vec::new();
+        let mut unknown: Vec<&String> = Vec::new();
+        let mut split: Vec<(&str, Vec<Vec<LinuxSeccompArg>>)> = Vec::new();
+        for name in r.names() {
+            match fit(perms, name, args, mask) {
+                Fit::Keep => kept.push(name),
+                Fit::Combine(sets) => split.push((name, sets)),
+                Fit::NotGranted if known(name) => removed.push(name),
+                Fit::NotGranted => unknown.push(name),
+                Fit::Unknown => unknown.push(name),
+            }
+        }
+        present.extend(kept.iter().copied());
+        if removed.is_empty() && unknown.is_empty() && split.is_empty() {
+            out.push(r.clone());
+            continue;
+        }
+        changed = true;
+        if !kept.is_empty() {
+            let mut copy = r.clone();
+            copy.set_names(kept.iter().map(|s| s.to_string()).collect());
+            out.push(copy);
+        }
+        for (name, sets) in &split {
+            present.insert(name);
+            for set in sets {
+                out.push(rule(
+                    vec![name.to_string()],
+                    r.action(),
+                    r.errno_ret(),
+                    Some(set.clone()),
+                ));
+            }
+            ev.narrow(
+                "seccomp.arguments",
+                format!("linux.seccomp.syscalls[{index}].names"),
+                format!("{name} with any arguments"),
+                format!("{name} only with the granted arguments"),
+            );
+        }
+        if !removed.is_empty() {
+            ev.narrow(
+                "seccomp.syscalls",
+                format!("linux.seccomp.syscalls[{index}].names"),
+                format!("allow {}", removed.join(", ")),
+                "denied: not granted by the connected interfaces".into(),
+            );
+        }
+        if !unknown.is_empty() {
+            record_unknown(ev, index, &unknown, &arches);
+        }
+    }
+
+    // A default that allows becomes a deny; the granted names not mentioned are then allowed explicitly.
+    if default_allows {
+        changed = true;
+        let mut names: Vec<&str> = perms
+            .syscalls
+            .iter()
+            .filter(|(name, g)| {
+                matches!(g.grant, SyscallGrant::Any)
+                    && !present.contains(name.as_str())
+                    && known(name)
+            })
+            .map(|(name, _)| name.as_str())
+            .collect();
+        names.sort_unstable();
+        let mut filtered: Vec<(&str, &Vec<Vec<LinuxSeccompArg>>)> = perms
+            .syscalls
+            .iter()
+            .filter_map(|(name, g)| match &g.grant {
+                SyscallGrant::Filtered(sets) if !present.contains(name.as_str()) && known(name) => {
+                    Some((name.as_str(), sets))
+                }
+                _ => None,
+            })
+            .collect();
+        filtered.sort_unstable_by_key(|(name, _)| *name);
+        let count = names.len() + filtered.len();
+        present.extend(names.iter().copied());
+        if !names.is_empty() {
+            out.push(rule(
+                names.iter().map(|s| s.to_string()).collect(),
+                LinuxSeccompAction::ScmpActAllow,
+                None,
+                None,
+            ));
+        }
+        for (name, sets) in filtered {
+            present.insert(name);
+            for set in sets {
+                out.push(rule(
+                    vec![name.to_string()],
+                    LinuxSeccompAction::ScmpActAllow,
+                    None,
+                    Some(set.clone()),
+                ));
+            }
+        }
+        let from = if unconfined {
+            "(none: unconfined)".to_string()
+        } else {
+            format!("default action {}", filter.default_action())
+        };
+        ev.narrow(
+            if unconfined {
+                "seccomp.unconfined"
+            } else {
+                "seccomp.default-action"
+            },
+            "linux.seccomp".into(),
+            from,
+            format!("{count} granted syscalls allowed, the rest denied with EPERM"),
+        );
+    }
+
+    // Names the base answers with a fixed errno (clone3 → ENOSYS, so glibc falls back to clone).
+    let mut errno_rules: Vec<(u32, Vec<String>)> = Vec::new();
+    for (name, errno) in &perms.syscall_errno {
+        if !present.contains(name.as_str()) && known(name) {
+            match errno_rules.iter_mut().find(|(e, _)| e == errno) {
+                Some((_, names)) => names.push(name.clone()),
+                None => errno_rules.push((*errno, vec![name.clone()])),
+            }
+        }
+    }
+    for (errno, names) in errno_rules {
+        changed = true;
+        ev.narrow(
+            "seccomp.errno",
+            "linux.seccomp.syscalls".into(),
+            format!("{} not answered", names.join(", ")),
+            format!("errno {errno}"),
+        );
+        out.push(rule(
+            names,
+            LinuxSeccompAction::ScmpActErrno,
+            Some(errno),
+            None,
+        ));
+    }
+
+    drop(present);
+    if default_allows {
+        filter.set_default_action(LinuxSeccompAction::ScmpActErrno);
+        filter.set_default_errno_ret(Some(EPERM));
+    }
+    let mut flags = filter.flags().clone().unwrap_or_default();
+    if !flags.contains(&LinuxSeccompFilterFlag::SeccompFilterFlagLog) {
+        flags.push(LinuxSeccompFilterFlag::SeccompFilterFlagLog);
+        ev.narrow(
+            "seccomp.log",
+            "linux.seccomp.flags".into(),
+            "denials not logged".into(),
+            "SECCOMP_FILTER_FLAG_LOG".into(),
+        );
+        filter.set_flags(Some(flags));
+    }
+    if changed {
+        filter.set_syscalls(Some(out));
+    }
+    filter
+}
+
+/// Names outside the permissions are looked up lazily (they only occur in deny rules and drops).
+fn arch_mask_cached(perms: &Permissions, name: &str) -> u16 {
+    match perms.syscalls.get(name) {
+        Some(granted) => granted.arches,
+        None => arch_mask(name),
+    }
+}
+
+fn record_unknown(ev: &mut Evaluation, index: usize, names: &[&String], arches: &[Arch]) {
+    let arches: Vec<String> = if arches.is_empty() {
+        native_arches().iter().map(|a| a.to_string()).collect()
+    } else {
+        arches.iter().map(|a| a.to_string()).collect()
+    };
+    ev.narrow(
+        "seccomp.unknown-syscall",
+        format!("linux.seccomp.syscalls[{index}].names"),
+        names
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        format!("dropped: unknown to libseccomp on {}", arches.join(", ")),
+    );
+}
