@@ -11,7 +11,9 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
     LinuxSeccompFilterFlag, LinuxSyscall, LinuxSyscallBuilder, Spec,
 };
-use rustc_hash::FxHashSet;
+use std::sync::{Mutex, OnceLock};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Evaluation;
 use crate::permissions::{Permissions, SyscallGrant};
@@ -364,12 +366,25 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
     filter
 }
 
-/// Names outside the permissions are looked up lazily (they only occur in deny rules and drops).
+/// Granted names carry their mask; others (deny rules, drops) are looked up once per process.
 fn arch_mask_cached(perms: &Permissions, name: &str) -> u16 {
-    match perms.syscalls.get(name) {
-        Some(granted) => granted.arches,
-        None => arch_mask(name),
+    if let Some(granted) = perms.syscalls.get(name) {
+        return granted.arches;
     }
+    static OTHERS: OnceLock<Mutex<FxHashMap<String, u16>>> = OnceLock::new();
+    let mut others = OTHERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(mask) = others.get(name) {
+        return *mask;
+    }
+    let mask = arch_mask(name);
+    // Bounded: a spec could carry many made-up names; past the bound they are simply looked up again.
+    if others.len() < 4096 {
+        others.insert(name.to_string(), mask);
+    }
+    mask
 }
 
 fn record_unknown(ev: &mut Evaluation, index: usize, names: &[&String], arches: &[Arch]) {
