@@ -165,7 +165,7 @@ impl PolicyConfig {
         {
             out.push((root.display().to_string(), "containerd's state and sockets"));
         }
-        let fixed: [(&str, &'static str); 19] = [
+        let fixed: [(&str, &'static str); 21] = [
             (
                 "/etc/kubernetes",
                 "the kubelet's configuration and static pods",
@@ -206,6 +206,14 @@ impl PolicyConfig {
             ("/sys/firmware/efi", "firmware variables"),
             ("/dev/mem", "physical memory"),
             ("/boot", "the host's kernels and boot loader"),
+            (
+                "/root/snap",
+                "other snaps' data (snapd keeps ~/snap out of home)",
+            ),
+            (
+                "/home/*/snap",
+                "other snaps' data (snapd keeps ~/snap out of home)",
+            ),
         ];
         out.extend(fixed.iter().map(|(p, r)| (p.to_string(), *r)));
         out.extend(

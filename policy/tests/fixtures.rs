@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use strict_policy::profile::schema::{DeviceType, HostNamespace};
-use strict_policy::{evaluate, parse_spec, Catalog, FakeHost, Outcome, Permissions, Plug, PolicyConfig};
+use strict_policy::{
+    evaluate, parse_spec, Catalog, FakeHost, Outcome, Permissions, Plug, PolicyConfig,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,9 +37,12 @@ fn node() -> FakeHost {
         .file("/etc/containerd/strict.toml")
         .file("/proc/1/status");
     for (i, ns) in HostNamespace::ALL.iter().enumerate() {
-        host.host_namespaces.insert(*ns, (4, 0xf000_0000 + i as u64));
-        host.namespaces
-            .insert(format!("/proc/1/ns/{}", ns.proc_name()).into(), (4, 0xf000_0000 + i as u64));
+        host.host_namespaces
+            .insert(*ns, (4, 0xf000_0000 + i as u64));
+        host.namespaces.insert(
+            format!("/proc/1/ns/{}", ns.proc_name()).into(),
+            (4, 0xf000_0000 + i as u64),
+        );
     }
     host
 }
@@ -55,7 +60,8 @@ fn permissions(connect: &[String]) -> Permissions {
 #[test]
 fn every_captured_spec_gets_its_expected_verdict() {
     let expected: BTreeMap<String, Expected> =
-        toml::from_str(&std::fs::read_to_string(Path::new(DIR).join("expected.toml")).unwrap()).unwrap();
+        toml::from_str(&std::fs::read_to_string(Path::new(DIR).join("expected.toml")).unwrap())
+            .unwrap();
     let mut seen = Vec::new();
     for entry in std::fs::read_dir(DIR).unwrap() {
         let path = entry.unwrap().path();
@@ -95,12 +101,20 @@ fn every_captured_spec_gets_its_expected_verdict() {
         }
         if verdict.runs() {
             let again = evaluate(&mut document.spec, &perms, &node());
-            assert_eq!(again.outcome(), Outcome::Allowed, "{name}: not idempotent: {:?}", again.narrowed);
+            assert_eq!(
+                again.outcome(),
+                Outcome::Allowed,
+                "{name}: not idempotent: {:?}",
+                again.narrowed
+            );
         }
         seen.push(name);
     }
     for name in expected.keys() {
-        assert!(seen.contains(name), "expected.toml names {name}, but {name}.json is missing");
+        assert!(
+            seen.contains(name),
+            "expected.toml names {name}, but {name}.json is missing"
+        );
     }
     assert!(seen.len() >= 10, "only {} fixtures", seen.len());
 }

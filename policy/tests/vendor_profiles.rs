@@ -227,3 +227,40 @@ fn docs_interfaces_is_generated_from_the_profiles() {
         );
     }
 }
+
+/// Every syscall the reference workloads made (captured with strace, see tests/fixtures/workloads/README.md)
+/// is in the base: unconditionally, behind an argument filter, or answered with an errno glibc falls back from.
+#[test]
+fn the_base_covers_what_ordinary_workloads_call() {
+    let catalog = catalog();
+    let base = &catalog.base;
+    let covered = |name: &str| {
+        base.syscalls.iter().any(|s| s.0 == name)
+            || base
+                .syscall_filters
+                .iter()
+                .any(|f| f.names.iter().any(|n| n.0 == name))
+            || base
+                .syscall_errno
+                .iter()
+                .any(|f| f.names.iter().any(|n| n.0 == name))
+    };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/workloads");
+    let mut workloads = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "txt") {
+            continue;
+        }
+        workloads += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let missing: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter(|name| !covered(name))
+            .collect();
+        assert!(missing.is_empty(), "{}: {missing:?}", path.display());
+    }
+    assert!(workloads >= 5, "only {workloads} workload captures");
+}
