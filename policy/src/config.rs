@@ -21,6 +21,30 @@ pub struct PolicyConfig {
     /// Load profiles from here instead of the ones compiled in.
     pub profiles_dir: Option<PathBuf>,
     pub node: NodeLayout,
+    /// How the shim runs containers (not used by the policy itself).
+    pub runtime: RuntimeSettings,
+}
+
+/// The OCI runtime the shim drives.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSettings {
+    /// runc, or crun; a bare name is looked up in PATH.
+    pub binary: PathBuf,
+    /// The runtime's state directory; one subdirectory per containerd namespace.
+    pub root: PathBuf,
+    /// Let the runtime manage cgroups through systemd (`--systemd-cgroup`).
+    pub systemd_cgroup: bool,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            binary: "runc".into(),
+            root: "/run/containerd/runc".into(),
+            systemd_cgroup: false,
+        }
+    }
 }
 
 impl Default for PolicyConfig {
@@ -32,6 +56,7 @@ impl Default for PolicyConfig {
             apparmor_profile: None,
             profiles_dir: None,
             node: NodeLayout::default(),
+            runtime: RuntimeSettings::default(),
         }
     }
 }

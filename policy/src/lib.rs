@@ -15,11 +15,11 @@ pub mod profile;
 mod rules;
 pub mod verdict;
 
-pub use config::PolicyConfig;
+pub use config::{PolicyConfig, RuntimeSettings};
 pub use document::{evaluate_document, parse_spec, write_atomically, Document};
 pub use error::{Error, Result};
 pub use host::{FakeHost, HostView, RealHost};
 pub use permissions::Permissions;
 pub use profile::{AttrValue, Catalog, Plug};
-pub use rules::evaluate;
+pub use rules::{evaluate, evaluate_exec};
 pub use verdict::{Narrowing, Outcome, Verdict, Violation, MESSAGE_LIMIT};

@@ -74,6 +74,9 @@ pub struct Permissions {
     pub(crate) mount_types: FxHashSet<String>,
     pub(crate) pod_owned: Vec<PathPattern>,
     pub(crate) protected: Vec<Protected>,
+    /// The OCI runtime applies seccomp filter flags (runc ≥ 1.2, crun): narrowed filters then ask the kernel
+    /// to log denials (SECCOMP_FILTER_FLAG_LOG). runc 1.1 refuses any flag, so the shim turns this off.
+    pub seccomp_log_flag: bool,
 }
 
 impl std::fmt::Debug for Permissions {
@@ -129,6 +132,7 @@ impl Permissions {
             mount_types: base.mount_types.iter().cloned().collect(),
             pod_owned: config.pod_owned(),
             protected: config.protected(),
+            seccomp_log_flag: true,
             catalog: catalog.clone(),
             config,
             plugs: Vec::new(),

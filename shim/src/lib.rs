@@ -2,3 +2,4 @@
 
 pub mod setup;
 pub mod strictctl;
+pub mod v2;

@@ -3,6 +3,7 @@
 
 mod capabilities;
 mod devices;
+mod exec;
 mod hardening;
 mod hooks;
 mod mounts;
@@ -10,6 +11,8 @@ mod namespaces;
 mod privileged;
 pub(crate) mod seccomp;
 mod sysctls;
+
+pub use exec::evaluate_exec;
 
 use oci_spec::runtime::Spec;
 

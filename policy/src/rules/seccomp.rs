@@ -350,7 +350,7 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
         filter.set_default_errno_ret(Some(EPERM));
     }
     let mut flags = filter.flags().clone().unwrap_or_default();
-    if !flags.contains(&LinuxSeccompFilterFlag::SeccompFilterFlagLog) {
+    if ev.perms.seccomp_log_flag && !flags.contains(&LinuxSeccompFilterFlag::SeccompFilterFlagLog) {
         flags.push(LinuxSeccompFilterFlag::SeccompFilterFlagLog);
         ev.narrow(
             "seccomp.log",

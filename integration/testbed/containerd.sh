@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# A private containerd 2.x for tests and the demo: its own root, state, sockets and config under
+# .testbed/run (or $STRICT_TESTBED_RUN), the strict runtime registered for ctr and for CRI.
+#   containerd.sh start    start it (idempotent) and wait until it answers
+#   containerd.sh stop     stop it, its shims and containers, and unmount what they left
+#   containerd.sh env      print the variables the other scripts use (ADDRESS, CTR, ...)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+testbed="$repo/.testbed"
+run=${STRICT_TESTBED_RUN:-$testbed/run}
+bin="$testbed/containerd/usr/bin"
+address="$run/containerd.sock"
+shim_dir=${STRICT_SHIM_DIR:-$repo/target/release}
+
+env_vars() {
+  cat <<VARS
+ADDRESS=$address
+CTR="$bin/ctr --address $address"
+CONTAINERD_ROOT=$run/root
+CONTAINERD_STATE=$run/state
+SHIM=$shim_dir/containerd-shim-strict-v2
+VARS
+}
+
+write_config() {
+  mkdir -p "$run"
+  cat >"$run/config.toml" <<CONFIG
+version = 3
+root = "$run/root"
+state = "$run/state"
+
+[grpc]
+  address = "$address"
+
+[ttrpc]
+  address = "$address.ttrpc"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "localhost/strict/pause:1"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_selinux = false
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = "/usr/sbin/runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict]
+      runtime_type = "io.containerd.strict.v2"
+      runtime_path = "$shim_dir/containerd-shim-strict-v2"
+      privileged_without_host_devices = true
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["$run/cni/bin"]
+    conf_dir = "$run/cni/conf"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+CONFIG
+}
+
+is_up() {
+  [ -S "$address" ] && "$bin/ctr" --address "$address" version >/dev/null 2>&1
+}
+
+start() {
+  if is_up; then
+    return 0
+  fi
+  [ -x "$bin/containerd" ] || { echo "containerd is not installed: run integration/testbed/install.sh" >&2; exit 1; }
+  write_config
+  mkdir -p "$run/cni/bin" "$run/cni/conf"
+  # containerd finds shims (containerd-shim-<name>-v2) in its PATH: ours first, then runc's from the package.
+  PATH="$shim_dir:$bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    setsid "$bin/containerd" --config "$run/config.toml" --log-level "${CONTAINERD_LOG_LEVEL:-info}" \
+    >>"$run/containerd.log" 2>&1 </dev/null &
+  echo $! >"$run/containerd.pid"
+  for _ in $(seq 1 100); do
+    if is_up; then
+      return 0
+    fi
+    if ! kill -0 "$(cat "$run/containerd.pid")" 2>/dev/null; then
+      echo "containerd exited; its log:" >&2
+      tail -20 "$run/containerd.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "containerd did not answer within 10 s; its log:" >&2
+  tail -20 "$run/containerd.log" >&2
+  exit 1
+}
+
+stop() {
+  if is_up; then
+    for ns in $("$bin/ctr" --address "$address" namespaces list -q 2>/dev/null); do
+      for task in $("$bin/ctr" --address "$address" -n "$ns" tasks list -q 2>/dev/null); do
+        "$bin/ctr" --address "$address" -n "$ns" tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
+        "$bin/ctr" --address "$address" -n "$ns" tasks delete -f "$task" >/dev/null 2>&1 || true
+      done
+      for c in $("$bin/ctr" --address "$address" -n "$ns" containers list -q 2>/dev/null); do
+        "$bin/ctr" --address "$address" -n "$ns" containers delete "$c" >/dev/null 2>&1 || true
+      done
+    done
+  fi
+  if [ -f "$run/containerd.pid" ]; then
+    pid=$(cat "$run/containerd.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$run/containerd.pid"
+  fi
+  # Shims of this containerd (their command line names its socket) and what they left mounted.
+  pkill -9 -f -- "-address $address" 2>/dev/null || true
+  { grep -o " $run/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  env) env_vars ;;
+  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+esac

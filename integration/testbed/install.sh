@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian 12 machine (as root), and nothing twice:
+# build tools, Rust, runc and busybox-static from Debian stable, and containerd 2.x from Debian unstable,
+# fetched with `apt-get download` through a private sources list and unpacked into .testbed/ (the system's
+# apt configuration is not touched). Prints where everything is.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+testbed="$repo/.testbed"
+mkdir -p "$testbed"
+
+need=()
+for pkg in runc busybox-static libseccomp-dev pkg-config jq build-essential ca-certificates curl strace; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  echo "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "installing Rust (Debian's rustup)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustup >/dev/null
+    rustup default stable
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" >/dev/null 2>&1 || true
+done
+
+# containerd 2.x from Debian unstable, into .testbed/containerd.
+containerd="$testbed/containerd/usr/bin/containerd"
+if ! [ -x "$containerd" ]; then
+  echo "fetching containerd from Debian unstable"
+  apt_dir="$testbed/apt"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
+  mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror unstable main" >"$apt_dir/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "Dir::State::status=/var/lib/dpkg/status"
+    -o "APT::Get::List-Cleanup=0")
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" -o APT::Sandbox::User=root download containerd >/dev/null)
+  rm -rf "$testbed/containerd"
+  dpkg -x "$apt_dir/debs"/containerd_*.deb "$testbed/containerd"
+fi
+"$containerd" --version
+runc --version | head -1
+echo "busybox: $(dpkg -s busybox-static | sed -n 's/^Version: //p')"

@@ -1,0 +1,15 @@
+//! containerd-shim-strict-v2: see shim/src/v2/mod.rs.
+
+use strict_shim::v2::{StrictShim, RUNTIME_TYPE};
+
+#[tokio::main]
+async fn main() {
+    // `-v` is answered here: containerd-shim's own flag parsing does not print a version.
+    if std::env::args().skip(1).any(|a| a == "-v" || a == "--version" || a == "-version") {
+        println!("containerd-shim-strict-v2:");
+        println!("  Version:  {}", env!("CARGO_PKG_VERSION"));
+        println!("  Runtime:  {RUNTIME_TYPE}");
+        return;
+    }
+    containerd_shim::asynchronous::run::<StrictShim>(RUNTIME_TYPE, None).await;
+}

@@ -1,0 +1,366 @@
+//! One container: its gated spec, its init process and exec processes, and the lifecycle steps the task
+//! service drives (create, start, exec, exit, delete).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use containerd_shim::api::{CreateTaskRequest, ExecProcessRequest};
+use containerd_shim::protos::events::task::{TaskCreate, TaskExecStarted, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::protobuf::MessageField;
+use containerd_shim::protos::types::task::Status;
+use oci_spec::runtime::Spec;
+use tokio::sync::{watch, Mutex};
+
+use crate::v2::error::{Error, Result};
+use crate::v2::events::{topics, Events};
+use crate::v2::exits::Exits;
+use crate::v2::gate::LazyGate;
+use crate::v2::io::{ProcessIo, Stdio};
+use crate::v2::oom::OomWatch;
+use crate::v2::runtime::OciRuntime;
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug)]
+pub struct Exit {
+    pub code: u32,
+    pub at: SystemTime,
+}
+
+impl Exit {
+    pub fn timestamp(&self) -> MessageField<Timestamp> {
+        MessageField::some(Timestamp::from(self.at))
+    }
+}
+
+/// Where a process is in its start: its exit is published only after its start event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Created,
+    Starting,
+    Started,
+    StartFailed,
+}
+
+/// What the whole shim shares with each container.
+#[derive(Clone)]
+pub struct Context {
+    pub namespace: String,
+    pub runtime: Arc<dyn OciRuntime>,
+    pub exits: Arc<Exits>,
+    pub events: Events,
+    pub gate: Arc<LazyGate>,
+}
+
+pub struct Process {
+    pub exec_id: String,
+    pub pid: u32,
+    pub stdio: Stdio,
+    pub io: Arc<Mutex<ProcessIo>>,
+    pub phase: watch::Sender<Phase>,
+    pub exit: watch::Receiver<Option<Exit>>,
+    exit_tx: Arc<watch::Sender<Option<Exit>>>,
+    /// An exec's process spec (JSON), gated, until it is started.
+    pending_spec: Option<Vec<u8>>,
+}
+
+impl Process {
+    fn new(exec_id: &str, stdio: Stdio) -> Process {
+        let (exit_tx, exit) = watch::channel(None);
+        Process {
+            exec_id: exec_id.to_string(),
+            pid: 0,
+            stdio,
+            io: Arc::new(Mutex::new(ProcessIo::default())),
+            phase: watch::channel(Phase::Created).0,
+            exit,
+            exit_tx: Arc::new(exit_tx),
+            pending_spec: None,
+        }
+    }
+
+    pub fn exited(&self) -> Option<Exit> {
+        *self.exit.borrow()
+    }
+
+    pub fn status(&self, paused: bool) -> Status {
+        if self.exited().is_some() {
+            Status::STOPPED
+        } else if *self.phase.borrow() != Phase::Started {
+            Status::CREATED
+        } else if paused {
+            Status::PAUSED
+        } else {
+            Status::RUNNING
+        }
+    }
+}
+
+pub struct Container {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// The spec the gate let run: execs and updates are judged against it.
+    pub spec: Spec,
+    pub init: Process,
+    pub execs: HashMap<String, Process>,
+    pub paused: bool,
+    rootfs_mounted: bool,
+    pub oom: Option<Arc<OomWatch>>,
+}
+
+fn stdio_of(terminal: bool, stdin: &str, stdout: &str, stderr: &str) -> Stdio {
+    Stdio { stdin: stdin.into(), stdout: stdout.into(), stderr: stderr.into(), terminal }
+}
+
+impl Container {
+    /// Gate, mount the rootfs, `runtime create`. On any failure everything done so far is undone.
+    pub async fn create(ctx: &Context, req: &CreateTaskRequest) -> Result<Container> {
+        let bundle = PathBuf::from(&req.bundle);
+        if !bundle.is_absolute() {
+            return Err(Error::InvalidArgument(format!("bundle {:?} is not an absolute path", req.bundle)));
+        }
+        if !req.checkpoint.is_empty() {
+            return Err(Error::Unimplemented("restoring from a checkpoint"));
+        }
+        // The gate comes first: a refused container leaves nothing behind.
+        let spec = ctx.gate.get().await.check_bundle(&req.id, &bundle)?;
+        let rootfs = bundle.join("rootfs");
+        let mounted = mount_rootfs(req, &rootfs).await?;
+        let stdio = stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr);
+        match Self::create_with_runtime(ctx, &req.id, &bundle, stdio).await {
+            Ok((init, oom)) => {
+                let container = Container {
+                    id: req.id.clone(),
+                    bundle,
+                    spec,
+                    init,
+                    execs: HashMap::new(),
+                    paused: false,
+                    rootfs_mounted: mounted,
+                    oom,
+                };
+                let event = TaskCreate {
+                    container_id: req.id.clone(),
+                    bundle: req.bundle.clone(),
+                    rootfs: req.rootfs.clone(),
+                    io: MessageField::some(TaskIO {
+                        stdin: req.stdin.clone(),
+                        stdout: req.stdout.clone(),
+                        stderr: req.stderr.clone(),
+                        terminal: req.terminal,
+                        ..Default::default()
+                    }),
+                    pid: container.init.pid,
+                    ..Default::default()
+                };
+                ctx.events.publish(topics::CREATE, Box::new(event)).await;
+                Ok(container)
+            }
+            Err(error) => {
+                let _ = ctx.runtime.delete(&req.id, true).await;
+                if mounted {
+                    unmount(&rootfs);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn create_with_runtime(
+        ctx: &Context,
+        id: &str,
+        bundle: &Path,
+        stdio: Stdio,
+    ) -> Result<(Process, Option<Arc<OomWatch>>)> {
+        let mut init = Process::new("", stdio);
+        let (mut io, fds) = ProcessIo::prepare(&init.stdio, id, &ctx.namespace)?;
+        let pid_file = bundle.join("init.pid");
+        let since = Instant::now();
+        ctx.runtime.create(id, bundle, &pid_file, fds).await?;
+        io.started().await?;
+        init.pid = read_pid(&pid_file)?;
+        *init.io.lock().await = io;
+        let oom = OomWatch::start(ctx.clone(), id, init.pid)
+            .map_err(|error| tracing::warn!(container = id, %error, "OOM events unavailable"))
+            .ok();
+        watch_exit(ctx, id, &init, since, oom.clone());
+        Ok((init, oom))
+    }
+
+    /// Start of the init process (`exec_id` empty) or of an exec.
+    pub async fn start(&mut self, ctx: &Context, exec_id: &str) -> Result<u32> {
+        if exec_id.is_empty() {
+            let process = &self.init;
+            ensure_startable(process, &self.id)?;
+            process.phase.send_replace(Phase::Starting);
+            if let Err(error) = ctx.runtime.start(&self.id).await {
+                process.phase.send_replace(Phase::StartFailed);
+                return Err(error);
+            }
+            let event = TaskStart { container_id: self.id.clone(), pid: process.pid, ..Default::default() };
+            ctx.events.publish(topics::START, Box::new(event)).await;
+            process.phase.send_replace(Phase::Started);
+            return Ok(process.pid);
+        }
+        let bundle = self.bundle.clone();
+        let id = self.id.clone();
+        let process = self.execs.get_mut(exec_id).ok_or_else(|| Error::NotFound(format!("exec {exec_id}")))?;
+        ensure_startable(process, &id)?;
+        process.phase.send_replace(Phase::Starting);
+        match start_exec(ctx, &id, &bundle, process).await {
+            Ok(()) => {
+                let event = TaskExecStarted {
+                    container_id: id,
+                    exec_id: exec_id.to_string(),
+                    pid: process.pid,
+                    ..Default::default()
+                };
+                ctx.events.publish(topics::EXEC_STARTED, Box::new(event)).await;
+                process.phase.send_replace(Phase::Started);
+                Ok(process.pid)
+            }
+            Err(error) => {
+                process.phase.send_replace(Phase::StartFailed);
+                Err(error)
+            }
+        }
+    }
+
+    /// Registers an exec (gated); it runs on Start.
+    pub async fn add_exec(&mut self, ctx: &Context, req: &ExecProcessRequest) -> Result<()> {
+        if self.execs.contains_key(&req.exec_id) {
+            return Err(Error::AlreadyExists(format!("exec {}", req.exec_id)));
+        }
+        if self.init.exited().is_some() {
+            return Err(Error::FailedPrecondition(format!("container {} has stopped", self.id)));
+        }
+        let json = &req.spec.value;
+        let process = ctx.gate.get().await.check_exec(&self.id, &self.spec, json)?;
+        if process.terminal() != Some(req.terminal) && process.terminal().is_some() {
+            tracing::debug!(exec = %req.exec_id, "terminal flag differs between request and spec");
+        }
+        let mut exec = Process::new(&req.exec_id, stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr));
+        exec.pending_spec = Some(json.clone());
+        self.execs.insert(req.exec_id.clone(), exec);
+        Ok(())
+    }
+
+    pub fn process(&self, exec_id: &str) -> Result<&Process> {
+        if exec_id.is_empty() {
+            return Ok(&self.init);
+        }
+        self.execs.get(exec_id).ok_or_else(|| Error::NotFound(format!("exec {exec_id} in {}", self.id)))
+    }
+
+    /// Removes what the container left: the runtime's state and the rootfs mount.
+    pub async fn destroy(&mut self, ctx: &Context) -> Result<()> {
+        let result = ctx.runtime.delete(&self.id, true).await;
+        if self.rootfs_mounted {
+            unmount(&self.bundle.join("rootfs"));
+            self.rootfs_mounted = false;
+        }
+        if let Some(oom) = self.oom.take() {
+            oom.stop();
+        }
+        match result {
+            Err(Error::Runtime { message, .. }) if message.contains("does not exist") || message.contains("not exist") => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn ensure_startable(process: &Process, id: &str) -> Result<()> {
+    if *process.phase.borrow() != Phase::Created || process.exited().is_some() {
+        return Err(Error::FailedPrecondition(format!(
+            "process {} of {id} cannot be started: it is {:?}",
+            if process.exec_id.is_empty() { "init" } else { &process.exec_id },
+            process.status(false)
+        )));
+    }
+    Ok(())
+}
+
+async fn start_exec(ctx: &Context, id: &str, bundle: &Path, process: &mut Process) -> Result<()> {
+    let spec = process.pending_spec.take().unwrap_or_default();
+    let spec_file = bundle.join(format!(".exec-{}.json", process.exec_id));
+    let pid_file = bundle.join(format!(".exec-{}.pid", process.exec_id));
+    std::fs::write(&spec_file, &spec).map_err(Error::io(format!("writing {}", spec_file.display())))?;
+    let (mut io, fds) = ProcessIo::prepare(&process.stdio, id, &ctx.namespace)?;
+    let since = Instant::now();
+    let result = ctx.runtime.exec(id, &spec_file, &pid_file, fds).await;
+    let _ = std::fs::remove_file(&spec_file);
+    result?;
+    io.started().await?;
+    let pid = read_pid(&pid_file);
+    let _ = std::fs::remove_file(&pid_file);
+    process.pid = pid?;
+    *process.io.lock().await = io;
+    watch_exit(ctx, id, process, since, None);
+    Ok(())
+}
+
+/// Waits for the process's exit in the background: records it, lets its output drain, and publishes
+/// TaskExit once its start has been published (never before).
+fn watch_exit(ctx: &Context, id: &str, process: &Process, since: Instant, oom: Option<Arc<OomWatch>>) {
+    let exit = ctx.exits.watch(process.pid as i32, since);
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    let (exec_id, pid) = (process.exec_id.clone(), process.pid);
+    let exit_tx = process.exit_tx.clone();
+    let io = process.io.clone();
+    let mut phase = process.phase.subscribe();
+    tokio::spawn(async move {
+        let code = exit.await.unwrap_or(255) as u32;
+        let at = SystemTime::now();
+        io.lock().await.drain().await;
+        // A start in flight publishes its start event first.
+        let _ = phase.wait_for(|p| *p != Phase::Starting).await;
+        // An OOM kill the watcher has not reported yet is reported before the exit it caused.
+        if let Some(oom) = &oom {
+            oom.report_pending().await;
+        }
+        let recorded = Exit { code, at };
+        exit_tx.send_replace(Some(recorded));
+        let event = TaskExit {
+            container_id: id.clone(),
+            id: if exec_id.is_empty() { id.clone() } else { exec_id.clone() },
+            pid,
+            exit_status: code,
+            exited_at: recorded.timestamp(),
+            ..Default::default()
+        };
+        ctx.events.publish(topics::EXIT, Box::new(event)).await;
+        tracing::info!(container = %id, exec = %exec_id, pid, code, "process exited");
+    });
+}
+
+fn read_pid(path: &Path) -> Result<u32> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
+    text.trim()
+        .parse()
+        .map_err(|_| Error::FailedPrecondition(format!("{} holds no pid: {text:?}", path.display())))
+}
+
+/// Mounts the request's rootfs (usually one overlay or bind mount) on `<bundle>/rootfs`.
+async fn mount_rootfs(req: &CreateTaskRequest, rootfs: &Path) -> Result<bool> {
+    if req.rootfs.is_empty() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(rootfs).map_err(Error::io(format!("creating {}", rootfs.display())))?;
+    for (i, mount) in req.rootfs.iter().enumerate() {
+        if let Err(error) = containerd_shim::util::mount_rootfs(mount, rootfs).await {
+            if i > 0 {
+                unmount(rootfs);
+            }
+            return Err(Error::FailedPrecondition(format!("mounting the rootfs: {error}")));
+        }
+    }
+    Ok(true)
+}
+
+fn unmount(rootfs: &Path) {
+    if let Err(error) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH) {
+        tracing::warn!(rootfs = %rootfs.display(), %error, "unmounting the rootfs failed");
+    }
+}

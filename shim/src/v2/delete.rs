@@ -1,0 +1,43 @@
+//! The `delete` action: containerd runs `containerd-shim-strict-v2 delete` when a shim died, to clean up
+//! after it: the runtime's state of the container, its processes and the rootfs mount.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use containerd_shim::protos::protobuf::MessageField;
+use containerd_shim::DeleteResponse;
+
+use crate::v2::exits::Exits;
+use crate::v2::gate::Gate;
+use crate::v2::runtime::{OciRuntime, RuncCli};
+use crate::v2::{config_file, runtime_root, ShimArgs};
+
+pub async fn delete(flags: &ShimArgs) -> containerd_shim::Result<DeleteResponse> {
+    let (config, _) = Gate::load_config(config_file().as_deref());
+    let bundle = if flags.bundle.is_empty() {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        PathBuf::from(&flags.bundle)
+    };
+    let exits = Exits::start()
+        .await
+        .map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
+    let runtime = RuncCli::new(
+        config.runtime.binary.clone(),
+        runtime_root(&config, &flags.namespace),
+        config.runtime.systemd_cgroup,
+        exits,
+    );
+    if let Err(error) = runtime.delete(&flags.id, true).await {
+        // Already gone is fine; anything else is reported but must not stop the cleanup.
+        eprintln!("strict shim delete: {error}");
+    }
+    let rootfs = bundle.join("rootfs");
+    let _ = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH);
+    Ok(DeleteResponse {
+        pid: 0,
+        exit_status: 128 + libc::SIGKILL as u32,
+        exited_at: MessageField::some(SystemTime::now().into()),
+        ..Default::default()
+    })
+}

@@ -1,0 +1,119 @@
+//! `containerd-shim-strict-v2`: containerd's shim v2 contract over runc, with the policy gate in Create.
+//! One file per stage: `start` (the start action), `delete` (the delete action), `task` (the running shim's
+//! task service), with the container lifecycle in `container`.
+
+pub mod console;
+pub mod container;
+pub mod delete;
+pub mod error;
+pub mod events;
+pub mod exits;
+pub mod gate;
+pub mod io;
+pub mod logging;
+pub mod oom;
+pub mod runtime;
+pub mod start;
+pub mod stats;
+pub mod task;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
+use strict_policy::PolicyConfig;
+
+use crate::v2::container::Context;
+use crate::v2::events::Publisher;
+use crate::v2::exits::Exits;
+use crate::v2::gate::{Gate, LazyGate};
+use crate::v2::runtime::RuncCli;
+use crate::v2::task::TaskService;
+
+/// The runtime type containerd knows the shim by.
+pub const RUNTIME_TYPE: &str = "io.containerd.strict.v2";
+
+/// The configuration file, overridable for tests and unusual installs.
+pub const CONFIG_ENV: &str = "STRICT_CONFIG";
+
+pub struct StrictShim {
+    args: ShimArgs,
+    exit: Arc<ExitSignal>,
+}
+
+/// What the shim keeps of its command line.
+#[derive(Clone, Debug)]
+pub struct ShimArgs {
+    pub debug: bool,
+    pub namespace: String,
+    pub id: String,
+    pub bundle: String,
+}
+
+pub fn config_file() -> Option<PathBuf> {
+    std::env::var_os(CONFIG_ENV).map(PathBuf::from)
+}
+
+/// The runtime's state directory for a namespace, as containerd-shim-runc-v2 lays it out.
+pub fn runtime_root(config: &PolicyConfig, namespace: &str) -> PathBuf {
+    config.runtime.root.join(namespace)
+}
+
+#[async_trait]
+impl containerd_shim::Shim for StrictShim {
+    type T = TaskService;
+
+    async fn new(_runtime_id: &str, flags: &Flags, config: &mut Config) -> Self {
+        // The shim's own logs go through `tracing` to the bundle's log fifo (see logging.rs).
+        config.no_setup_logger = true;
+        let args = ShimArgs {
+            debug: flags.debug,
+            namespace: flags.namespace.clone(),
+            id: flags.id.clone(),
+            bundle: flags.bundle.clone(),
+        };
+        StrictShim { args, exit: Arc::new(ExitSignal::default()) }
+    }
+
+    async fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+        start::start(opts).await
+    }
+
+    async fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
+        delete::delete(&self.args).await
+    }
+
+    async fn wait(&mut self) {
+        self.exit.wait().await;
+    }
+
+    async fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
+        logging::init(self.args.debug);
+        let (config, config_error) = Gate::load_config(config_file().as_deref());
+        let exits = Exits::start().await.expect("subscribing to the reaper cannot fail");
+        let runtime = RuncCli::new(
+            config.runtime.binary.clone(),
+            runtime_root(&config, &self.args.namespace),
+            config.runtime.systemd_cgroup,
+            exits.clone(),
+        );
+        let runtime = Arc::new(runtime);
+        let gate = LazyGate::new(config.clone(), config_error, runtime.clone());
+        tracing::info!(
+            namespace = %self.args.namespace,
+            id = %self.args.id,
+            runtime = %config.runtime.binary.display(),
+            "strict shim serving"
+        );
+        let ctx = Context {
+            namespace: self.args.namespace.clone(),
+            runtime,
+            exits,
+            events: Arc::new(Publisher { remote: publisher, namespace: self.args.namespace.clone() }),
+            gate: Arc::new(gate),
+        };
+        TaskService::new(ctx, self.exit.clone())
+    }
+}

@@ -1,0 +1,298 @@
+//! The OCI runtime (runc by default, crun works too), driven through its command line as
+//! containerd-shim-runc-v2 does. `OciRuntime` is the seam that lets the lifecycle logic be tested without root.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Instant;
+
+use std::io::Read;
+use std::process::Command;
+
+use async_trait::async_trait;
+
+use crate::v2::error::{Error, Result};
+use crate::v2::exits::Exits;
+
+/// The file descriptors a new process gets as its stdio (None: /dev/null), or a console socket.
+#[derive(Default)]
+pub struct ProcessFds {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    pub console_socket: Option<PathBuf>,
+}
+
+#[async_trait]
+pub trait OciRuntime: Send + Sync {
+    /// `create` with the bundle's config.json; the container's init pid is written to `pid_file`.
+    async fn create(&self, id: &str, bundle: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()>;
+    async fn start(&self, id: &str) -> Result<()>;
+    /// Starts `process.json` in the container, detached; its pid is written to `pid_file`.
+    async fn exec(&self, id: &str, process: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()>;
+    async fn kill(&self, id: &str, signal: u32, all: bool) -> Result<()>;
+    async fn delete(&self, id: &str, force: bool) -> Result<()>;
+    async fn pause(&self, id: &str) -> Result<()>;
+    async fn resume(&self, id: &str) -> Result<()>;
+    /// Applies the LinuxResources JSON in `resources`.
+    async fn update(&self, id: &str, resources: &Path) -> Result<()>;
+    async fn pids(&self, id: &str) -> Result<Vec<i32>>;
+}
+
+/// runc's (or crun's) command line.
+pub struct RuncCli {
+    pub binary: PathBuf,
+    /// runc's state directory (`--root`), one per containerd namespace.
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+    exits: Arc<Exits>,
+}
+
+impl RuncCli {
+    pub fn new(binary: PathBuf, root: PathBuf, systemd_cgroup: bool, exits: Arc<Exits>) -> Self {
+        RuncCli { binary, root, systemd_cgroup, exits }
+    }
+
+    fn command(&self, log: Option<&Path>) -> Command {
+        let mut command = Command::new(&self.binary);
+        command.arg("--root").arg(&self.root);
+        if let Some(log) = log {
+            command.arg("--log").arg(log).arg("--log-format").arg("json");
+        }
+        if self.systemd_cgroup {
+            command.arg("--systemd-cgroup");
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs one runtime command to its end and returns its stdout. The exit status comes from the shim's
+    /// reaper, never from `Child::wait`: std's `Child` is used because, unlike tokio's, it never reaps on
+    /// its own, so the reaper cannot lose a status to it.
+    async fn run(&self, what: &str, mut command: Command, log: Option<&Path>) -> Result<Vec<u8>> {
+        let since = Instant::now();
+        let mut child = command.spawn().map_err(|e| self.spawn_error(what, e))?;
+        let exit = self.exits.watch(child.id() as i32, since);
+        let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let out = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            stdout.read_to_end(&mut out).map(|_| out)
+        });
+        let err = tokio::task::spawn_blocking(move || {
+            let mut err = Vec::new();
+            stderr.read_to_end(&mut err).map(|_| err)
+        });
+        let out = out.await.map_err(|e| Error::FailedPrecondition(e.to_string()))?;
+        let err = err.await.map_err(|e| Error::FailedPrecondition(e.to_string()))?;
+        let (out, err) = (
+            out.map_err(Error::io(format!("reading {what}'s output")))?,
+            err.map_err(Error::io(format!("reading {what}'s errors")))?,
+        );
+        drop(child);
+        let code = exit.await.unwrap_or(-1);
+        if code == 0 {
+            return Ok(out);
+        }
+        Err(Error::Runtime {
+            command: format!("{} {what}", self.binary.display()),
+            message: last_error(&err, log).unwrap_or_else(|| format!("exit status {code}")),
+        })
+    }
+
+    fn spawn_error(&self, what: &str, error: std::io::Error) -> Error {
+        let message = if error.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "the OCI runtime {} is missing: install it, or name another with `runtime` in the shim's configuration",
+                self.binary.display()
+            )
+        } else {
+            format!("cannot run {}: {error}", self.binary.display())
+        };
+        Error::Runtime { command: format!("{} {what}", self.binary.display()), message }
+    }
+
+    fn with_fds(command: &mut Command, fds: ProcessFds) {
+        command.stdin(fds.stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
+        if let Some(fd) = fds.stdout {
+            command.stdout(Stdio::from(fd));
+        }
+        if let Some(fd) = fds.stderr {
+            command.stderr(Stdio::from(fd));
+        }
+    }
+
+    /// Runs a command whose stdio belongs to the new process: the runtime's own errors then go to its log.
+    async fn run_with_fds(&self, what: &str, mut command: Command, fds: ProcessFds, log: &Path) -> Result<()> {
+        let since = Instant::now();
+        let passes_stdout = fds.stdout.is_some();
+        let passes_stderr = fds.stderr.is_some();
+        Self::with_fds(&mut command, fds);
+        if !passes_stdout {
+            command.stdout(Stdio::null());
+        }
+        if !passes_stderr {
+            command.stderr(Stdio::null());
+        }
+        let child = command.spawn().map_err(|e| self.spawn_error(what, e))?;
+        let exit = self.exits.watch(child.id() as i32, since);
+        // Our copies of the new process's stdio went into `command`: close them so only it holds them.
+        drop(command);
+        drop(child);
+        let code = exit.await.unwrap_or(-1);
+        if code == 0 {
+            return Ok(());
+        }
+        Err(Error::Runtime {
+            command: format!("{} {what}", self.binary.display()),
+            message: last_error(&[], Some(log)).unwrap_or_else(|| format!("exit status {code}")),
+        })
+    }
+}
+
+impl RuncCli {
+    /// The seccomp filter flags the runtime applies (`<runtime> features`); none when it cannot say.
+    pub async fn seccomp_flags(&self) -> Vec<String> {
+        let mut command = self.command(None);
+        command.arg("features");
+        match self.run("features", command, None).await {
+            Ok(out) => serde_json::from_slice::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|features| {
+                    let flags = features["linux"]["seccomp"]["supportedFlags"].as_array()?.clone();
+                    Some(flags.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+                })
+                .unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%error, "the runtime does not describe its features");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The runtime's last error: its stderr, else the last error line of its JSON log.
+fn last_error(stderr: &[u8], log: Option<&Path>) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr).trim().to_string();
+    if !text.is_empty() {
+        return Some(text);
+    }
+    let log = std::fs::read_to_string(log?).ok()?;
+    log.lines().rev().find_map(|line| {
+        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+        (entry["level"] == "error").then(|| entry["msg"].as_str().unwrap_or_default().to_string())
+    })
+}
+
+/// runc's log for a container: `<bundle>/log.json`, which containerd's own shim uses too.
+pub fn log_path(bundle: &Path) -> PathBuf {
+    bundle.join("log.json")
+}
+
+#[async_trait]
+impl OciRuntime for RuncCli {
+    async fn create(&self, id: &str, bundle: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()> {
+        let log = log_path(bundle);
+        let mut command = self.command(Some(&log));
+        command.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(pid_file);
+        if let Some(socket) = &fds.console_socket {
+            command.arg("--console-socket").arg(socket);
+        }
+        command.arg(id);
+        self.run_with_fds("create", command, fds, &log).await
+    }
+
+    async fn start(&self, id: &str) -> Result<()> {
+        let mut command = self.command(None);
+        command.arg("start").arg(id);
+        self.run("start", command, None).await.map(drop)
+    }
+
+    async fn exec(&self, id: &str, process: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()> {
+        let log = process.with_extension("log.json");
+        let mut command = self.command(Some(&log));
+        command.arg("exec").arg("--detach").arg("--process").arg(process).arg("--pid-file").arg(pid_file);
+        if let Some(socket) = &fds.console_socket {
+            command.arg("--console-socket").arg(socket);
+        }
+        command.arg(id);
+        let result = self.run_with_fds("exec", command, fds, &log).await;
+        let _ = std::fs::remove_file(&log);
+        result
+    }
+
+    async fn kill(&self, id: &str, signal: u32, all: bool) -> Result<()> {
+        let mut command = self.command(None);
+        command.arg("kill");
+        if all {
+            command.arg("--all");
+        }
+        command.arg(id).arg(signal.to_string());
+        self.run("kill", command, None).await.map(drop)
+    }
+
+    async fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let mut command = self.command(None);
+        command.arg("delete");
+        if force {
+            command.arg("--force");
+        }
+        command.arg(id);
+        self.run("delete", command, None).await.map(drop)
+    }
+
+    async fn pause(&self, id: &str) -> Result<()> {
+        let mut command = self.command(None);
+        command.arg("pause").arg(id);
+        self.run("pause", command, None).await.map(drop)
+    }
+
+    async fn resume(&self, id: &str) -> Result<()> {
+        let mut command = self.command(None);
+        command.arg("resume").arg(id);
+        self.run("resume", command, None).await.map(drop)
+    }
+
+    async fn update(&self, id: &str, resources: &Path) -> Result<()> {
+        let mut command = self.command(None);
+        command.arg("update").arg("--resources").arg(resources).arg(id);
+        self.run("update", command, None).await.map(drop)
+    }
+
+    async fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let mut command = self.command(None);
+        command.arg("ps").arg("--format").arg("json").arg(id);
+        let out = self.run("ps", command, None).await?;
+        let pids: Option<Vec<i32>> = serde_json::from_slice(&out).map_err(|e| Error::Runtime {
+            command: format!("{} ps", self.binary.display()),
+            message: format!("unreadable output: {e}"),
+        })?;
+        Ok(pids.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_error_comes_from_stderr_then_from_the_json_log() {
+        assert_eq!(last_error(b"boom\n", None).as_deref(), Some("boom"));
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.json");
+        std::fs::write(
+            &log,
+            "{\"level\":\"warning\",\"msg\":\"w\"}\n{\"level\":\"error\",\"msg\":\"no such file\"}\n{\"level\":\"info\",\"msg\":\"i\"}\n",
+        )
+        .unwrap();
+        assert_eq!(last_error(b"", Some(&log)).as_deref(), Some("no such file"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_runtime_is_a_clear_error() {
+        let exits = Arc::new(Exits::default());
+        let runc = RuncCli::new("/nonexistent/runc".into(), "/tmp".into(), false, exits);
+        let err = runc.start("c").await.unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/runc is missing"), "{err}");
+    }
+}
