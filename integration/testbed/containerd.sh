@@ -19,6 +19,7 @@ CTR="$bin/ctr --address $address"
 CONTAINERD_ROOT=$run/root
 CONTAINERD_STATE=$run/state
 SHIM=$shim_dir/containerd-shim-strict-v2
+RUNC_OPTS="--runc-binary /usr/sbin/runc --runc-root $run/runc"
 VARS
 }
 
@@ -34,6 +35,16 @@ state = "$run/state"
 
 [ttrpc]
   address = "$address.ttrpc"
+
+# Nothing outside \$run: NRI's socket and the opt plugin default to host-wide paths (/var/run/nri,
+# /opt/containerd) that a system containerd would use too.
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$run/opt"
+
+[plugins."io.containerd.nri.v1.nri"]
+  socket_path = "$run/nri/nri.sock"
+  plugin_path = "$run/nri/plugins"
+  plugin_config_path = "$run/nri/conf.d"
 
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
@@ -93,6 +104,17 @@ start() {
   exit 1
 }
 
+# Pids of the shims serving this containerd: an exact match on "-address <our socket>", nothing broader.
+shim_pids() {
+  local dir argv
+  for dir in /proc/[0-9]*; do
+    argv=$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null) || continue
+    case "$argv" in
+      *containerd-shim*" -address $address "*) echo "${dir#/proc/}" ;;
+    esac
+  done
+}
+
 stop() {
   if is_up; then
     for ns in $("$bin/ctr" --address "$address" namespaces list -q 2>/dev/null); do
@@ -107,13 +129,17 @@ stop() {
   fi
   if [ -f "$run/containerd.pid" ]; then
     pid=$(cat "$run/containerd.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    # Only if that pid is still our containerd (not a reused pid).
+    if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$bin/containerd" ]; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
     rm -f "$run/containerd.pid"
   fi
-  # Shims of this containerd (their command line names its socket) and what they left mounted.
-  pkill -9 -f -- "-address $address" 2>/dev/null || true
+  # Shims of this containerd that outlived it (their command line names its socket; the others exit by
+  # themselves once their tasks are deleted), then what they left mounted.
+  for pid in $(shim_pids); do kill -9 "$pid" 2>/dev/null || true; done
   { grep -o " $run/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
 }
 

@@ -39,7 +39,11 @@ if ! [ -x "$containerd" ]; then
   echo "fetching containerd from Debian unstable"
   apt_dir="$testbed/apt"
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
-  mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  # The Debian mirror the system uses (deb822 .sources or one-line .list), security archive excluded.
+  mirror=$( {
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs: *//p' | tr ' ' '\n'
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed -n 's/^deb \(\[[^]]*\] *\)\{0,1\}\([^ ]*\) .*/\2/p'
+  } | grep -E '^https?://.*/debian/?$' | head -1 || true)
   mirror=${mirror:-http://deb.debian.org/debian}
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror unstable main" >"$apt_dir/sources.list"
   apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
@@ -51,5 +55,7 @@ if ! [ -x "$containerd" ]; then
   dpkg -x "$apt_dir/debs"/containerd_*.deb "$testbed/containerd"
 fi
 "$containerd" --version
+"$testbed/containerd/usr/bin/ctr" --version
 runc --version | head -1
+cargo --version
 echo "busybox: $(dpkg -s busybox-static | sed -n 's/^Version: //p')"

@@ -81,7 +81,8 @@ pub fn to_json(spec: &Spec) -> Vec<u8> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a reader sees
-/// the old file or the new one, never a part.
+/// the old file or the new one, never a part. No fsync: bundles live in containerd's state directory (a
+/// tmpfs under /run), and after a crash there is no container to start from them anyway.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -93,7 +94,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     temp.write_all(bytes).map_err(io)?;
-    temp.as_file().sync_all().map_err(io)?;
     let permissions = std::fs::metadata(path)
         .map(|m| m.permissions())
         .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));

@@ -34,8 +34,32 @@ pub trait HostView {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealHost;
 
+/// Resolves an existing path in three system calls: open it with O_PATH (the kernel follows every
+/// symlink) and read back what the descriptor refers to. realpath(3) instead reads every component.
+fn resolve_by_descriptor(path: &Path) -> io::Result<PathBuf> {
+    use nix::fcntl::{open, OFlag};
+    let fd = open(
+        path,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let resolved = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))?;
+    // A path the kernel cannot name from here (another mount namespace, a deleted file) reads back as
+    // something else than an absolute path: let realpath(3) decide.
+    if !resolved.is_absolute() || resolved.to_string_lossy().ends_with(" (deleted)") {
+        return Err(io::Error::other("unnamed"));
+    }
+    Ok(resolved)
+}
+
 impl HostView for RealHost {
     fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        if let Ok(resolved) = resolve_by_descriptor(path) {
+            return Ok(resolved);
+        }
         match std::fs::canonicalize(path) {
             Ok(resolved) => Ok(resolved),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -92,16 +116,39 @@ impl HostView for RealHost {
     }
 
     fn host_namespace_ids(&self, kind: HostNamespace) -> Vec<NamespaceId> {
+        // The host's namespaces do not change while the process lives: look them up once.
+        static IDS: std::sync::OnceLock<Vec<(HostNamespace, NamespaceId)>> =
+            std::sync::OnceLock::new();
+        let ids = IDS.get_or_init(|| {
+            HostNamespace::ALL
+                .iter()
+                .flat_map(|kind| {
+                    Self::lookup_host_namespace_ids(*kind)
+                        .into_iter()
+                        .map(move |id| (*kind, id))
+                })
+                .collect()
+        });
+        ids.iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| *id)
+            .collect()
+    }
+}
+
+impl RealHost {
+    fn lookup_host_namespace_ids(kind: HostNamespace) -> Vec<NamespaceId> {
         ["self", "1"]
             .iter()
             .filter_map(|pid| {
-                self.namespace_id(
-                    &Path::new("/proc")
-                        .join(pid)
-                        .join("ns")
-                        .join(kind.proc_name()),
-                )
-                .ok()
+                RealHost
+                    .namespace_id(
+                        &Path::new("/proc")
+                            .join(pid)
+                            .join("ns")
+                            .join(kind.proc_name()),
+                    )
+                    .ok()
             })
             .collect()
     }
@@ -139,6 +186,11 @@ impl FakeHost {
 
 impl HostView for FakeHost {
     fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        if self.symlinks.is_empty() {
+            if let Some(normal) = crate::pattern::normalize_lexically(path) {
+                return Ok(normal);
+            }
+        }
         let mut pending: Vec<std::ffi::OsString> = path
             .components()
             .rev()

@@ -133,6 +133,7 @@ impl Permissions {
             pod_owned: config.pod_owned(),
             protected: config.protected(),
             seccomp_log_flag: true,
+
             catalog: catalog.clone(),
             config,
             plugs: Vec::new(),

@@ -139,10 +139,14 @@ fn protected_paths_are_refused_whatever_is_connected_and_so_is_what_contains_the
         "network-control",
         "system-files:read=/etc,read=/var/lib/kubelet,read=/proc",
     ]);
-    let host = host().file("/etc/kubernetes/admin.conf");
+    let host = host()
+        .file("/etc/kubernetes/admin.conf")
+        .symlink("/proc/self/root", "/");
     for (source, expected) in [
         ("/var/lib/kubelet/pki", "is protected: the kubelet's state"),
         ("/proc/1/root", "is protected: the host's processes"),
+        // Through a magic link, on a host where it resolves to a granted path: judged as written.
+        ("/proc/self/root/etc", "is protected: the host's processes"),
         ("/etc", "contains /etc/kubernetes, which is protected"),
         ("/", "contains /etc/kubernetes, which is protected"),
         (

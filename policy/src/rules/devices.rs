@@ -66,7 +66,7 @@ pub(crate) fn check(spec: &Spec, ev: &mut Evaluation, skip_privileged_effects: b
         if !rule.allow() {
             continue;
         }
-        let field = format!("linux.resources.devices[{index}]");
+        let field = || format!("linux.resources.devices[{index}]");
         let wanted = match rule.access().as_deref() {
             None | Some("") => DeviceAccess::ALL,
             Some(text) => match DeviceAccess::parse(text) {
@@ -74,23 +74,25 @@ pub(crate) fn check(spec: &Spec, ev: &mut Evaluation, skip_privileged_effects: b
                 Err(e) => {
                     ev.refuse(Violation::new(
                         "device.cgroup",
-                        format!("{field}.access"),
+                        format!("{}.access", field()),
                         text.into(),
-                        format!("{field} {e}"),
+                        format!("{} {e}", field()),
                     ));
                     continue;
                 }
             },
         };
-        let number = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-        let kind_text = rule
-            .typ()
-            .map_or("a".to_string(), |t| t.as_str().to_string());
-        let value = format!(
-            "{kind_text} {}:{} {wanted}",
-            number(rule.major()),
-            number(rule.minor())
-        );
+        let value = || {
+            let number = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+            let kind_text = rule
+                .typ()
+                .map_or("a".to_string(), |t| t.as_str().to_string());
+            format!(
+                "{kind_text} {}:{} {wanted}",
+                number(rule.major()),
+                number(rule.minor())
+            )
+        };
         let kinds: Vec<DeviceType> = match rule.typ().and_then(device_type) {
             Some(kind) => vec![kind],
             None if rule.typ() == Some(LinuxDeviceType::P) => continue,
@@ -107,11 +109,15 @@ pub(crate) fn check(spec: &Spec, ev: &mut Evaluation, skip_privileged_effects: b
             if covered(ev, &need, &allowed_nodes) {
                 continue;
             }
+            let field = field();
             let violation = Violation::new(
                 "device.cgroup",
                 field.clone(),
-                value.clone(),
-                format!("{field} allows device access {value}, outside the connected interfaces"),
+                value(),
+                format!(
+                    "{field} allows device access {}, outside the connected interfaces",
+                    value()
+                ),
             );
             let need = if rule.major().is_none() {
                 Need::Privileged

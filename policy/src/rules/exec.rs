@@ -12,12 +12,18 @@ fn all_of(caps: &Option<LinuxCapabilities>) -> BTreeSet<String> {
     let Some(caps) = caps else {
         return BTreeSet::new();
     };
-    [caps.bounding(), caps.effective(), caps.inheritable(), caps.permitted(), caps.ambient()]
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|cap: &Capability| capability_name(*cap))
-        .collect()
+    [
+        caps.bounding(),
+        caps.effective(),
+        caps.inheritable(),
+        caps.permitted(),
+        caps.ambient(),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .map(|cap: &Capability| capability_name(*cap))
+    .collect()
 }
 
 /// Checks `exec` against the process of `container` (the spec the gate let run).
@@ -44,7 +50,9 @@ pub fn evaluate_exec(container: &Spec, exec: &Process) -> Verdict {
                 "exec.capability",
                 "process.capabilities".into(),
                 cap.clone(),
-                format!("the exec process asks for {cap}, which the container's process does not hold"),
+                format!(
+                    "the exec process asks for {cap}, which the container's process does not hold"
+                ),
             )
             .remedy("exec with the container's capabilities"),
         );
@@ -133,8 +141,11 @@ mod tests {
             "capabilities": {"bounding": ["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_NET_ADMIN"]}
         }));
         let verdict = evaluate_exec(&container(), &exec);
-        let rules: Vec<(&str, &str)> =
-            verdict.violations.iter().map(|v| (v.rule, v.value.as_str())).collect();
+        let rules: Vec<(&str, &str)> = verdict
+            .violations
+            .iter()
+            .map(|v| (v.rule, v.value.as_str()))
+            .collect();
         assert_eq!(
             rules,
             [
@@ -145,6 +156,9 @@ mod tests {
                 ("exec.apparmor", "unconfined"),
             ]
         );
-        assert!(verdict.refusal_message().unwrap().starts_with("strict: refused: the exec process asks for CAP_NET_ADMIN"));
+        assert!(verdict
+            .refusal_message()
+            .unwrap()
+            .starts_with("strict: refused: the exec process asks for CAP_NET_ADMIN"));
     }
 }

@@ -137,21 +137,48 @@ fn check_host_path(
     access: Access,
     shared: bool,
 ) -> bool {
-    let shown = source.display().to_string();
-    let source_field = if field == "root" {
-        "root.path".to_string()
-    } else {
-        format!("{field}.source")
+    // Messages are only built when something is refused: this runs for every mount of every container.
+    let shown = || source.display().to_string();
+    let source_field = || {
+        if field == "root" {
+            "root.path".to_string()
+        } else {
+            format!("{field}.source")
+        }
     };
     if !source.is_absolute() {
         ev.refuse(
             Violation::new(
                 "mount.host-path",
-                source_field,
-                shown.clone(),
-                format!("{field} host path {shown:?} is not absolute"),
+                source_field(),
+                shown(),
+                format!("{field} host path {:?} is not absolute", shown()),
             )
             .remedy("bind-mount sources must be absolute host paths"),
+        );
+        return false;
+    }
+    // A path through /proc (/proc/<pid>/root/...) resolves to something harmless-looking: judge the path
+    // as written too.
+    let lexically_pod_owned = ev.perms.pod_owned.iter().any(|p| p.covers(source));
+    if let Some(protected) = ev
+        .perms
+        .protected
+        .iter()
+        .find(|p| !lexically_pod_owned && p.pattern.covers(source))
+    {
+        ev.refuse(
+            Violation::new(
+                "mount.protected",
+                source_field(),
+                shown(),
+                format!(
+                    "{field} host path {} is protected: {}",
+                    shown(),
+                    protected.reason
+                ),
+            )
+            .remedy("no interface can grant it"),
         );
         return false;
     }
@@ -161,22 +188,28 @@ fn check_host_path(
             ev.refuse(
                 Violation::new(
                     "mount.host-path",
-                    source_field,
-                    shown.clone(),
-                    format!("{field} host path {shown} cannot be resolved on the host ({e})"),
+                    source_field(),
+                    shown(),
+                    format!(
+                        "{field} host path {} cannot be resolved on the host ({e})",
+                        shown()
+                    ),
                 )
                 .remedy("the gate cannot decide on a path it cannot resolve"),
             );
             return false;
         }
     };
-    let described = if resolved == source {
-        format!("{field} host path {shown} ({access})")
-    } else {
-        format!(
-            "{field} host path {shown} (resolves to {}, {access})",
-            resolved.display()
-        )
+    let described = || {
+        if resolved == source {
+            format!("{field} host path {} ({access})", shown())
+        } else {
+            format!(
+                "{field} host path {} (resolves to {}, {access})",
+                shown(),
+                resolved.display()
+            )
+        }
     };
 
     let pod_owned = ev.perms.pod_owned.iter().any(|p| p.covers(&resolved));
@@ -185,9 +218,9 @@ fn check_host_path(
             ev.refuse(
                 Violation::new(
                     "mount.protected",
-                    source_field,
-                    shown,
-                    format!("{described} {reason}"),
+                    source_field(),
+                    shown(),
+                    format!("{} {reason}", described()),
                 )
                 .remedy("no interface can grant it"),
             );
@@ -196,7 +229,14 @@ fn check_host_path(
     }
 
     if resolved.starts_with("/dev") && !pod_owned {
-        return check_device_source(ev, &source_field, &shown, &described, &resolved, access);
+        return check_device_source(
+            ev,
+            &source_field(),
+            &shown(),
+            &described(),
+            &resolved,
+            access,
+        );
     }
 
     if pod_owned && !shared {
@@ -216,7 +256,8 @@ fn check_host_path(
             format!("{field}.options"),
             "rshared".into(),
             format!(
-                "{described} uses shared propagation, which would let it change the host's mounts"
+                "{} uses shared propagation, which would let it change the host's mounts",
+                described()
             ),
         );
         ev.refuse_needing(violation, &need);
@@ -224,9 +265,9 @@ fn check_host_path(
     }
     let violation = Violation::new(
         "mount.host-path",
-        source_field,
+        source_field(),
         resolved.display().to_string(),
-        format!("{described} is outside the connected interfaces"),
+        format!("{} is outside the connected interfaces", described()),
     );
     ev.refuse_needing(violation, &need);
     false

@@ -9,7 +9,7 @@
 use libseccomp::{ScmpArch, ScmpSyscall};
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
-    LinuxSeccompFilterFlag, LinuxSyscall, LinuxSyscallBuilder, Spec,
+    LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall, LinuxSyscallBuilder, Spec,
 };
 use std::sync::{Mutex, OnceLock};
 
@@ -97,6 +97,47 @@ enum Fit {
     Unknown,
 }
 
+/// Whether comparison `a` on an argument implies comparison `b` on the same argument (values are u64).
+fn implies(a: &LinuxSeccompArg, b: &LinuxSeccompArg) -> bool {
+    use LinuxSeccompOperator::*;
+    if a.index() != b.index() {
+        return false;
+    }
+    if a == b {
+        return true;
+    }
+    let (v, w) = (a.value(), b.value());
+    let holds_at = |x: u64| match b.op() {
+        ScmpCmpEq => x == w,
+        ScmpCmpNe => x != w,
+        ScmpCmpLt => x < w,
+        ScmpCmpLe => x <= w,
+        ScmpCmpGt => x > w,
+        ScmpCmpGe => x >= w,
+        ScmpCmpMaskedEq => x & w == b.value_two().unwrap_or(0),
+    };
+    match (a.op(), b.op()) {
+        (ScmpCmpEq, _) => holds_at(v),
+        // a: x < v, i.e. x in [0, v-1] (empty when v == 0)
+        (ScmpCmpLt, ScmpCmpLt) => v <= w,
+        (ScmpCmpLt, ScmpCmpLe) => v == 0 || v - 1 <= w,
+        (ScmpCmpLt, ScmpCmpNe) => w >= v,
+        // a: x in [0, v]
+        (ScmpCmpLe, ScmpCmpLt) => v < w,
+        (ScmpCmpLe, ScmpCmpLe) => v <= w,
+        (ScmpCmpLe, ScmpCmpNe) => w > v,
+        // a: x in [v+1, max]
+        (ScmpCmpGt, ScmpCmpGt) => v >= w,
+        (ScmpCmpGt, ScmpCmpGe) => v >= w.saturating_sub(1),
+        (ScmpCmpGt, ScmpCmpNe) => w <= v,
+        // a: x in [v, max]
+        (ScmpCmpGe, ScmpCmpGt) => v > w,
+        (ScmpCmpGe, ScmpCmpGe) => v >= w,
+        (ScmpCmpGe, ScmpCmpNe) => w < v,
+        _ => false,
+    }
+}
+
 fn fit(perms: &Permissions, name: &str, args: &[LinuxSeccompArg], mask: Option<u16>) -> Fit {
     let Some(granted) = perms.syscalls.get(name) else {
         return Fit::NotGranted;
@@ -107,7 +148,8 @@ fn fit(perms: &Permissions, name: &str, args: &[LinuxSeccompArg], mask: Option<u
     match &granted.grant {
         SyscallGrant::Any => Fit::Keep,
         SyscallGrant::Filtered(sets) => {
-            if sets.iter().any(|set| set.iter().all(|c| args.contains(c))) {
+            let implied = |c: &LinuxSeccompArg| args.iter().any(|a| implies(a, c));
+            if sets.iter().any(|set| set.iter().all(implied)) {
                 return Fit::Keep;
             }
             let combined: Vec<Vec<LinuxSeccompArg>> = sets
@@ -115,11 +157,15 @@ fn fit(perms: &Permissions, name: &str, args: &[LinuxSeccompArg], mask: Option<u
                 .filter_map(|set| {
                     let mut all = args.to_vec();
                     for c in set {
-                        // libseccomp takes one comparison per argument in a rule.
-                        if all.iter().any(|a| a.index() == c.index()) {
-                            return None;
+                        // libseccomp takes one comparison per argument in a rule: two on one argument
+                        // become the stronger one, or, when neither implies the other, this set is dropped
+                        // (granting less, never more).
+                        match all.iter().position(|a| a.index() == c.index()) {
+                            None => all.push(*c),
+                            Some(i) if implies(&all[i], c) => {}
+                            Some(i) if implies(c, &all[i]) => all[i] = *c,
+                            Some(_) => return None,
                         }
-                        all.push(*c);
                     }
                     Some(all)
                 })
@@ -181,7 +227,7 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
 
     let mut out: Vec<LinuxSyscall> = Vec::with_capacity(rules.len() + 4);
     let mut changed = false;
-    let mut present: FxHashSet<&str> = FxHashSet::default();
+    let mut present: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(512, Default::default());
     for (index, r) in rules.iter().enumerate() {
         let args: &[LinuxSeccompArg] = r.args().as_deref().unwrap_or(&[]);
         if !allows(r.action()) {
@@ -194,9 +240,12 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
                 changed = true;
                 record_unknown(ev, index, &unknown, &arches);
                 if !kept.is_empty() {
-                    let mut copy = r.clone();
-                    copy.set_names(kept.into_iter().cloned().collect());
-                    out.push(copy);
+                    out.push(rule(
+                        kept.into_iter().cloned().collect(),
+                        r.action(),
+                        r.errno_ret(),
+                        r.args().clone(),
+                    ));
                 }
             }
             continue;
@@ -221,9 +270,12 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
         }
         changed = true;
         if !kept.is_empty() {
-            let mut copy = r.clone();
-            copy.set_names(kept.iter().map(|s| s.to_string()).collect());
-            out.push(copy);
+            out.push(rule(
+                kept.iter().map(|s| s.to_string()).collect(),
+                r.action(),
+                r.errno_ret(),
+                r.args().clone(),
+            ));
         }
         for (name, sets) in &split {
             present.insert(name);
@@ -238,8 +290,15 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
             ev.narrow(
                 "seccomp.arguments",
                 format!("linux.seccomp.syscalls[{index}].names"),
-                format!("{name} with any arguments"),
-                format!("{name} only with the granted arguments"),
+                if args.is_empty() {
+                    format!("{name} with any arguments")
+                } else {
+                    format!("{name} with the rule's arguments")
+                },
+                format!(
+                    "{name} only with the granted arguments ({} rules)",
+                    sets.len()
+                ),
             );
         }
         if !removed.is_empty() {
@@ -403,4 +462,34 @@ fn record_unknown(ev: &mut Evaluation, index: usize, names: &[&String], arches: 
             .join(", "),
         format!("dropped: unknown to libseccomp on {}", arches.join(", ")),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxSeccompArgBuilder;
+
+    fn arg(op: LinuxSeccompOperator, value: u64) -> LinuxSeccompArg {
+        LinuxSeccompArgBuilder::default()
+            .index(0usize)
+            .op(op)
+            .value(value)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn comparisons_on_one_argument_combine_into_the_stronger() {
+        use LinuxSeccompOperator::*;
+        let not_vsock = arg(ScmpCmpNe, 40);
+        assert!(implies(&arg(ScmpCmpLt, 38), &not_vsock));
+        assert!(implies(&arg(ScmpCmpEq, 39), &not_vsock));
+        assert!(implies(&arg(ScmpCmpGt, 40), &not_vsock));
+        assert!(!implies(&arg(ScmpCmpGt, 39), &not_vsock));
+        assert!(!implies(&not_vsock, &arg(ScmpCmpLt, 38)));
+        assert!(implies(&arg(ScmpCmpLe, 5), &arg(ScmpCmpLt, 6)));
+        assert!(!implies(&arg(ScmpCmpLe, 6), &arg(ScmpCmpLt, 6)));
+        assert!(implies(&arg(ScmpCmpGe, 7), &arg(ScmpCmpGt, 6)));
+        assert!(!implies(&arg(ScmpCmpMaskedEq, 1), &arg(ScmpCmpEq, 1)));
+    }
 }

@@ -25,8 +25,13 @@ impl ConsoleSocket {
             .tempdir()
             .map_err(Error::io("creating the console socket directory"))?;
         let path = dir.path().join("pty.sock");
-        let listener = UnixListener::bind(&path).map_err(Error::io("binding the console socket"))?;
-        Ok(ConsoleSocket { _dir: dir, path, listener })
+        let listener =
+            UnixListener::bind(&path).map_err(Error::io("binding the console socket"))?;
+        Ok(ConsoleSocket {
+            _dir: dir,
+            path,
+            listener,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -36,7 +41,10 @@ impl ConsoleSocket {
     /// The pty master runc sent (it has sent it before `create`/`exec` returned).
     pub async fn receive_master(self) -> Result<File> {
         tokio::task::spawn_blocking(move || {
-            let (stream, _) = self.listener.accept().map_err(Error::io("accepting runc's console"))?;
+            let (stream, _) = self
+                .listener
+                .accept()
+                .map_err(Error::io("accepting runc's console"))?;
             receive_fd(&stream)
         })
         .await
@@ -49,7 +57,12 @@ fn receive_fd(stream: &std::os::unix::net::UnixStream) -> Result<File> {
     let mut name = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let message = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
     for cmsg in message.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(fd) = fds.first() {
@@ -59,7 +72,9 @@ fn receive_fd(stream: &std::os::unix::net::UnixStream) -> Result<File> {
             }
         }
     }
-    Err(Error::FailedPrecondition("runc sent no terminal on the console socket".into()))
+    Err(Error::FailedPrecondition(
+        "runc sent no terminal on the console socket".into(),
+    ))
 }
 
 /// ResizePty.
@@ -74,7 +89,9 @@ pub fn resize(master: &File, width: u32, height: u32) -> Result<()> {
     // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which lives for the call.
     let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
     if rc < 0 {
-        return Err(Error::io("resizing the terminal")(std::io::Error::last_os_error()));
+        return Err(Error::io("resizing the terminal")(
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use containerd_shim::api::{CreateTaskRequest, ExecProcessRequest};
-use containerd_shim::protos::events::task::{TaskCreate, TaskExecStarted, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::types::task::Status;
@@ -111,7 +113,12 @@ pub struct Container {
 }
 
 fn stdio_of(terminal: bool, stdin: &str, stdout: &str, stderr: &str) -> Stdio {
-    Stdio { stdin: stdin.into(), stdout: stdout.into(), stderr: stderr.into(), terminal }
+    Stdio {
+        stdin: stdin.into(),
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+        terminal,
+    }
 }
 
 impl Container {
@@ -119,7 +126,10 @@ impl Container {
     pub async fn create(ctx: &Context, req: &CreateTaskRequest) -> Result<Container> {
         let bundle = PathBuf::from(&req.bundle);
         if !bundle.is_absolute() {
-            return Err(Error::InvalidArgument(format!("bundle {:?} is not an absolute path", req.bundle)));
+            return Err(Error::InvalidArgument(format!(
+                "bundle {:?} is not an absolute path",
+                req.bundle
+            )));
         }
         if !req.checkpoint.is_empty() {
             return Err(Error::Unimplemented("restoring from a checkpoint"));
@@ -199,14 +209,21 @@ impl Container {
                 process.phase.send_replace(Phase::StartFailed);
                 return Err(error);
             }
-            let event = TaskStart { container_id: self.id.clone(), pid: process.pid, ..Default::default() };
+            let event = TaskStart {
+                container_id: self.id.clone(),
+                pid: process.pid,
+                ..Default::default()
+            };
             ctx.events.publish(topics::START, Box::new(event)).await;
             process.phase.send_replace(Phase::Started);
             return Ok(process.pid);
         }
         let bundle = self.bundle.clone();
         let id = self.id.clone();
-        let process = self.execs.get_mut(exec_id).ok_or_else(|| Error::NotFound(format!("exec {exec_id}")))?;
+        let process = self
+            .execs
+            .get_mut(exec_id)
+            .ok_or_else(|| Error::NotFound(format!("exec {exec_id}")))?;
         ensure_startable(process, &id)?;
         process.phase.send_replace(Phase::Starting);
         match start_exec(ctx, &id, &bundle, process).await {
@@ -217,7 +234,9 @@ impl Container {
                     pid: process.pid,
                     ..Default::default()
                 };
-                ctx.events.publish(topics::EXEC_STARTED, Box::new(event)).await;
+                ctx.events
+                    .publish(topics::EXEC_STARTED, Box::new(event))
+                    .await;
                 process.phase.send_replace(Phase::Started);
                 Ok(process.pid)
             }
@@ -234,14 +253,24 @@ impl Container {
             return Err(Error::AlreadyExists(format!("exec {}", req.exec_id)));
         }
         if self.init.exited().is_some() {
-            return Err(Error::FailedPrecondition(format!("container {} has stopped", self.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} has stopped",
+                self.id
+            )));
         }
         let json = &req.spec.value;
-        let process = ctx.gate.get().await.check_exec(&self.id, &self.spec, json)?;
+        let process = ctx
+            .gate
+            .get()
+            .await
+            .check_exec(&self.id, &self.spec, json)?;
         if process.terminal() != Some(req.terminal) && process.terminal().is_some() {
             tracing::debug!(exec = %req.exec_id, "terminal flag differs between request and spec");
         }
-        let mut exec = Process::new(&req.exec_id, stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr));
+        let mut exec = Process::new(
+            &req.exec_id,
+            stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr),
+        );
         exec.pending_spec = Some(json.clone());
         self.execs.insert(req.exec_id.clone(), exec);
         Ok(())
@@ -251,7 +280,9 @@ impl Container {
         if exec_id.is_empty() {
             return Ok(&self.init);
         }
-        self.execs.get(exec_id).ok_or_else(|| Error::NotFound(format!("exec {exec_id} in {}", self.id)))
+        self.execs
+            .get(exec_id)
+            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} in {}", self.id)))
     }
 
     /// Removes what the container left: the runtime's state and the rootfs mount.
@@ -265,7 +296,11 @@ impl Container {
             oom.stop();
         }
         match result {
-            Err(Error::Runtime { message, .. }) if message.contains("does not exist") || message.contains("not exist") => Ok(()),
+            Err(Error::Runtime { message, .. })
+                if message.contains("does not exist") || message.contains("not exist") =>
+            {
+                Ok(())
+            }
             other => other,
         }
     }
@@ -275,7 +310,11 @@ fn ensure_startable(process: &Process, id: &str) -> Result<()> {
     if *process.phase.borrow() != Phase::Created || process.exited().is_some() {
         return Err(Error::FailedPrecondition(format!(
             "process {} of {id} cannot be started: it is {:?}",
-            if process.exec_id.is_empty() { "init" } else { &process.exec_id },
+            if process.exec_id.is_empty() {
+                "init"
+            } else {
+                &process.exec_id
+            },
             process.status(false)
         )));
     }
@@ -286,7 +325,8 @@ async fn start_exec(ctx: &Context, id: &str, bundle: &Path, process: &mut Proces
     let spec = process.pending_spec.take().unwrap_or_default();
     let spec_file = bundle.join(format!(".exec-{}.json", process.exec_id));
     let pid_file = bundle.join(format!(".exec-{}.pid", process.exec_id));
-    std::fs::write(&spec_file, &spec).map_err(Error::io(format!("writing {}", spec_file.display())))?;
+    std::fs::write(&spec_file, &spec)
+        .map_err(Error::io(format!("writing {}", spec_file.display())))?;
     let (mut io, fds) = ProcessIo::prepare(&process.stdio, id, &ctx.namespace)?;
     let since = Instant::now();
     let result = ctx.runtime.exec(id, &spec_file, &pid_file, fds).await;
@@ -303,7 +343,13 @@ async fn start_exec(ctx: &Context, id: &str, bundle: &Path, process: &mut Proces
 
 /// Waits for the process's exit in the background: records it, lets its output drain, and publishes
 /// TaskExit once its start has been published (never before).
-fn watch_exit(ctx: &Context, id: &str, process: &Process, since: Instant, oom: Option<Arc<OomWatch>>) {
+fn watch_exit(
+    ctx: &Context,
+    id: &str,
+    process: &Process,
+    since: Instant,
+    oom: Option<Arc<OomWatch>>,
+) {
     let exit = ctx.exits.watch(process.pid as i32, since);
     let (ctx, id) = (ctx.clone(), id.to_string());
     let (exec_id, pid) = (process.exec_id.clone(), process.pid);
@@ -324,7 +370,11 @@ fn watch_exit(ctx: &Context, id: &str, process: &Process, since: Instant, oom: O
         exit_tx.send_replace(Some(recorded));
         let event = TaskExit {
             container_id: id.clone(),
-            id: if exec_id.is_empty() { id.clone() } else { exec_id.clone() },
+            id: if exec_id.is_empty() {
+                id.clone()
+            } else {
+                exec_id.clone()
+            },
             pid,
             exit_status: code,
             exited_at: recorded.timestamp(),
@@ -336,10 +386,11 @@ fn watch_exit(ctx: &Context, id: &str, process: &Process, since: Instant, oom: O
 }
 
 fn read_pid(path: &Path) -> Result<u32> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
-    text.trim()
-        .parse()
-        .map_err(|_| Error::FailedPrecondition(format!("{} holds no pid: {text:?}", path.display())))
+    let text =
+        std::fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
+    text.trim().parse().map_err(|_| {
+        Error::FailedPrecondition(format!("{} holds no pid: {text:?}", path.display()))
+    })
 }
 
 /// Mounts the request's rootfs (usually one overlay or bind mount) on `<bundle>/rootfs`.
@@ -353,14 +404,17 @@ async fn mount_rootfs(req: &CreateTaskRequest, rootfs: &Path) -> Result<bool> {
             if i > 0 {
                 unmount(rootfs);
             }
-            return Err(Error::FailedPrecondition(format!("mounting the rootfs: {error}")));
+            return Err(Error::FailedPrecondition(format!(
+                "mounting the rootfs: {error}"
+            )));
         }
     }
     Ok(true)
 }
 
 fn unmount(rootfs: &Path) {
-    if let Err(error) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH) {
+    if let Err(error) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH)
+    {
         tracing::warn!(rootfs = %rootfs.display(), %error, "unmounting the rootfs failed");
     }
 }

@@ -85,7 +85,13 @@ mod tests {
 
     #[test]
     fn nothing_the_shim_does_answers_not_implemented_but_checkpoint() {
-        assert_eq!(Error::Undecided("x".into()).code(), Code::FAILED_PRECONDITION);
-        assert_eq!(Error::Unimplemented("checkpoint").code(), Code::UNIMPLEMENTED);
+        assert_eq!(
+            Error::Undecided("x".into()).code(),
+            Code::FAILED_PRECONDITION
+        );
+        assert_eq!(
+            Error::Unimplemented("checkpoint").code(),
+            Code::UNIMPLEMENTED
+        );
     }
 }

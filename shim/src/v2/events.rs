@@ -21,7 +21,11 @@ pub struct Publisher {
 #[async_trait]
 impl EventSink for Publisher {
     async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        if let Err(error) = self.remote.publish(Context::default(), topic, &self.namespace, event).await {
+        if let Err(error) = self
+            .remote
+            .publish(Context::default(), topic, &self.namespace, event)
+            .await
+        {
             tracing::warn!(%topic, %error, "publishing an event failed");
         }
     }

@@ -10,8 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use containerd_shim::monitor::{Subject, Topic};
 use containerd_shim::asynchronous::monitor::monitor_subscribe;
+use containerd_shim::monitor::{Subject, Topic};
 use tokio::sync::oneshot;
 
 /// Unclaimed exits kept at most (runc's own short-lived children end up here too).

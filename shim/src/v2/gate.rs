@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use strict_policy::{
-    evaluate, evaluate_document, evaluate_exec, parse_spec, write_atomically, Outcome, Permissions, PolicyConfig, RealHost,
-    Verdict,
+    evaluate, evaluate_document, evaluate_exec, parse_spec, write_atomically, Outcome, Permissions,
+    PolicyConfig, RealHost, Verdict,
 };
 
 use tokio::sync::OnceCell;
 
 use crate::setup;
-use crate::v2::runtime::RuncCli;
 use crate::v2::error::{Error, Result};
+use crate::v2::runtime::RuncCli;
 
 pub struct Gate {
     permissions: std::result::Result<Arc<Permissions>, String>,
@@ -32,7 +32,12 @@ pub struct LazyGate {
 
 impl LazyGate {
     pub fn new(config: PolicyConfig, config_error: Option<String>, runtime: Arc<RuncCli>) -> Self {
-        LazyGate { config, config_error, runtime, cell: OnceCell::new() }
+        LazyGate {
+            config,
+            config_error,
+            runtime,
+            cell: OnceCell::new(),
+        }
     }
 
     pub fn ready(gate: Gate, runtime: Arc<RuncCli>) -> Self {
@@ -67,9 +72,15 @@ impl Gate {
     }
 
     /// Loads the profiles and the host's connections for `config`.
-    pub fn new(config: &PolicyConfig, config_error: Option<String>, seccomp_log_flag: bool) -> Gate {
+    pub fn new(
+        config: &PolicyConfig,
+        config_error: Option<String>,
+        seccomp_log_flag: bool,
+    ) -> Gate {
         if let Some(error) = config_error {
-            return Gate { permissions: Err(error) };
+            return Gate {
+                permissions: Err(error),
+            };
         }
         let permissions = setup::load_catalog(config, None)
             .and_then(|catalog| setup::load_permissions(config.clone(), catalog, &[]))
@@ -85,24 +96,31 @@ impl Gate {
     }
 
     pub fn from_permissions(permissions: Arc<Permissions>) -> Gate {
-        Gate { permissions: Ok(permissions) }
+        Gate {
+            permissions: Ok(permissions),
+        }
     }
 
     fn permissions(&self) -> Result<&Permissions> {
-        self.permissions.as_deref().map_err(|error| Error::Undecided(error.clone()))
+        self.permissions
+            .as_deref()
+            .map_err(|error| Error::Undecided(error.clone()))
     }
 
     /// Gates the bundle's config.json; on success the spec in the bundle is the one that was allowed.
     pub fn check_bundle(&self, id: &str, bundle: &Path) -> Result<Spec> {
         let permissions = self.permissions()?;
         let path = bundle.join("config.json");
-        let bytes = std::fs::read(&path).map_err(|e| Error::Undecided(format!("reading {}: {e}", path.display())))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::Undecided(format!("reading {}: {e}", path.display())))?;
         let mut document =
             parse_spec(&bytes).map_err(|e| Error::Undecided(format!("{}: {e}", path.display())))?;
         let verdict = evaluate_document(&mut document, permissions, &RealHost);
         log_verdict(id, &verdict, "container");
         match verdict.outcome() {
-            Outcome::Refused => Err(Error::Refused(verdict.refusal_message().unwrap_or_default())),
+            Outcome::Refused => Err(Error::Refused(
+                verdict.refusal_message().unwrap_or_default(),
+            )),
             Outcome::Narrowed => {
                 write_atomically(&path, &strict_policy::document::to_json(&document.spec))
                     .map_err(|e| Error::Undecided(format!("writing the narrowed spec: {e}")))?;
@@ -115,8 +133,9 @@ impl Gate {
     /// Gates an exec process (the JSON containerd sends) against the container's gated spec.
     pub fn check_exec(&self, id: &str, container: &Spec, process_json: &[u8]) -> Result<Process> {
         self.permissions()?;
-        let process: Process = serde_json::from_slice(process_json)
-            .map_err(|e| Error::InvalidArgument(format!("the exec process spec is malformed: {e}")))?;
+        let process: Process = serde_json::from_slice(process_json).map_err(|e| {
+            Error::InvalidArgument(format!("the exec process spec is malformed: {e}"))
+        })?;
         let verdict = evaluate_exec(container, &process);
         log_verdict(id, &verdict, "exec");
         match verdict.refusal_message() {
@@ -127,10 +146,16 @@ impl Gate {
 
     /// Gates new resources: with them the container's spec must still be allowed unchanged (an update may
     /// not open devices or anything else the container could not have been created with).
-    pub fn check_update(&self, id: &str, container: &Spec, resources_json: &[u8]) -> Result<LinuxResources> {
+    pub fn check_update(
+        &self,
+        id: &str,
+        container: &Spec,
+        resources_json: &[u8],
+    ) -> Result<LinuxResources> {
         let permissions = self.permissions()?;
-        let resources: LinuxResources = serde_json::from_slice(resources_json)
-            .map_err(|e| Error::InvalidArgument(format!("the update's resources are malformed: {e}")))?;
+        let resources: LinuxResources = serde_json::from_slice(resources_json).map_err(|e| {
+            Error::InvalidArgument(format!("the update's resources are malformed: {e}"))
+        })?;
         let mut spec = container.clone();
         if let Some(linux) = spec.linux_mut() {
             linux.set_resources(Some(resources.clone()));
@@ -148,8 +173,11 @@ fn log_verdict(id: &str, verdict: &Verdict, what: &str) {
     match verdict.outcome() {
         Outcome::Allowed => tracing::info!(container = id, "{what} allowed"),
         Outcome::Narrowed => {
-            let changes: Vec<String> =
-                verdict.narrowed.iter().map(|n| format!("{} {}: {} -> {}", n.rule, n.field, n.from, n.to)).collect();
+            let changes: Vec<String> = verdict
+                .narrowed
+                .iter()
+                .map(|n| format!("{} {}: {} -> {}", n.rule, n.field, n.from, n.to))
+                .collect();
             tracing::info!(container = id, narrowed = %changes.join("; "), "{what} narrowed");
         }
         Outcome::Refused => tracing::warn!(

@@ -38,7 +38,10 @@ enum Sink {
     Null,
     Fifo(PathBuf),
     File(PathBuf),
-    Binary { path: PathBuf, args: Vec<(String, String)> },
+    Binary {
+        path: PathBuf,
+        args: Vec<(String, String)>,
+    },
 }
 
 fn parse_sink(uri: &str) -> Result<Sink> {
@@ -58,7 +61,10 @@ fn parse_sink(uri: &str) -> Result<Sink> {
                 (k.to_string(), v.to_string())
             })
             .collect();
-        return Ok(Sink::Binary { path: PathBuf::from(path), args });
+        return Ok(Sink::Binary {
+            path: PathBuf::from(path),
+            args,
+        });
     }
     if let Some(rest) = uri.strip_prefix("fifo://") {
         return Ok(Sink::Fifo(PathBuf::from(rest)));
@@ -66,7 +72,9 @@ fn parse_sink(uri: &str) -> Result<Sink> {
     if uri.starts_with('/') {
         return Ok(Sink::Fifo(PathBuf::from(uri)));
     }
-    Err(Error::InvalidArgument(format!("unsupported stdio URI {uri:?}")))
+    Err(Error::InvalidArgument(format!(
+        "unsupported stdio URI {uri:?}"
+    )))
 }
 
 /// The running side of a process's stdio, kept by the shim for CloseIO, ResizePty and the exit.
@@ -102,7 +110,8 @@ impl ProcessIo {
                 .open_receiver(&stdio.stdin)
                 .map_err(Error::io(format!("opening stdin {}", stdio.stdin)))?;
             let sender = pipe::Sender::from_owned_fd(write).map_err(Error::io("stdin pipe"))?;
-            io.others.push(tokio::spawn(copy_stdin(fifo, sender, close)));
+            io.others
+                .push(tokio::spawn(copy_stdin(fifo, sender, close)));
         }
         let stdout = parse_sink(&stdio.stdout)?;
         let stderr = parse_sink(&stdio.stderr)?;
@@ -124,7 +133,8 @@ impl ProcessIo {
             Sink::Null => Ok(None),
             Sink::File(path) => {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(Error::io(format!("creating {}", parent.display())))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(Error::io(format!("creating {}", parent.display())))?;
                 }
                 let file = OpenOptions::new()
                     .create(true)
@@ -137,7 +147,8 @@ impl ProcessIo {
             Sink::Fifo(path) => {
                 let (read, write) = pipe_pair()?;
                 let fifo = open_fifo_sender(path)?;
-                let receiver = pipe::Receiver::from_owned_fd(read).map_err(Error::io(format!("{name} pipe")))?;
+                let receiver = pipe::Receiver::from_owned_fd(read)
+                    .map_err(Error::io(format!("{name} pipe")))?;
                 self.outputs.push(tokio::spawn(copy_output(receiver, fifo)));
                 Ok(Some(write))
             }
@@ -150,7 +161,10 @@ impl ProcessIo {
         let Some(stdio) = self.pending_terminal.take() else {
             return Ok(());
         };
-        let socket = self._console_socket.take().expect("a terminal has a console socket");
+        let socket = self
+            ._console_socket
+            .take()
+            .expect("a terminal has a console socket");
         let master = Arc::new(socket.receive_master().await?);
         if !stdio.stdin.is_empty() {
             let fifo = pipe::OpenOptions::new()
@@ -160,7 +174,8 @@ impl ProcessIo {
             let writer = tokio::fs::File::from_std(master.try_clone().map_err(Error::io("pty"))?);
             let close = Arc::new(Notify::new());
             self.stdin_close = Some(close.clone());
-            self.others.push(tokio::spawn(copy_stdin(fifo, writer, close)));
+            self.others
+                .push(tokio::spawn(copy_stdin(fifo, writer, close)));
         }
         if let Sink::Fifo(path) = parse_sink(&stdio.stdout)? {
             let fifo = open_fifo_sender(&path)?;
@@ -278,7 +293,11 @@ fn start_logger(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let fds = [stdout.as_raw_fd(), stderr.as_raw_fd(), ready_write.as_raw_fd()];
+    let fds = [
+        stdout.as_raw_fd(),
+        stderr.as_raw_fd(),
+        ready_write.as_raw_fd(),
+    ];
     // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
     unsafe {
         command.pre_exec(move || {
@@ -290,7 +309,9 @@ fn start_logger(
             Ok(())
         });
     }
-    command.spawn().map_err(Error::io(format!("starting the logger {}", path.display())))?;
+    command
+        .spawn()
+        .map_err(Error::io(format!("starting the logger {}", path.display())))?;
     drop((stdout, stderr, ready_write));
     let mut ready = std::fs::File::from(ready_read);
     let mut byte = [0u8; 1];
@@ -306,8 +327,14 @@ mod tests {
     #[test]
     fn stdio_uris_are_understood_and_others_refused() {
         assert_eq!(parse_sink("").unwrap(), Sink::Null);
-        assert_eq!(parse_sink("/run/x/stdout").unwrap(), Sink::Fifo("/run/x/stdout".into()));
-        assert_eq!(parse_sink("file:///var/log/c.log").unwrap(), Sink::File("/var/log/c.log".into()));
+        assert_eq!(
+            parse_sink("/run/x/stdout").unwrap(),
+            Sink::Fifo("/run/x/stdout".into())
+        );
+        assert_eq!(
+            parse_sink("file:///var/log/c.log").unwrap(),
+            Sink::File("/var/log/c.log".into())
+        );
         assert_eq!(
             parse_sink("binary:///usr/bin/logger?id=1&debug").unwrap(),
             Sink::Binary {
@@ -323,8 +350,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("stdout");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let mut reader = pipe::OpenOptions::new().read_write(true).open_receiver(&fifo).unwrap();
-        let stdio = Stdio { stdout: fifo.display().to_string(), ..Default::default() };
+        let mut reader = pipe::OpenOptions::new()
+            .read_write(true)
+            .open_receiver(&fifo)
+            .unwrap();
+        let stdio = Stdio {
+            stdout: fifo.display().to_string(),
+            ..Default::default()
+        };
         let (mut io, fds) = ProcessIo::prepare(&stdio, "c", "ns").unwrap();
         let mut writer = std::fs::File::from(fds.stdout.unwrap());
         std::io::Write::write_all(&mut writer, b"hello\n").unwrap();
@@ -340,7 +373,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("stdin");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let stdio = Stdio { stdin: fifo.display().to_string(), ..Default::default() };
+        let stdio = Stdio {
+            stdin: fifo.display().to_string(),
+            ..Default::default()
+        };
         let (mut io, fds) = ProcessIo::prepare(&stdio, "c", "ns").unwrap();
         let mut client = pipe::OpenOptions::new().open_sender(&fifo).unwrap();
         client.write_all(b"input").await.unwrap();

@@ -9,7 +9,10 @@ use tracing_subscriber::EnvFilter;
 pub fn init(debug: bool) {
     let level = if debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_env("STRICT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false);
     let result = match OpenOptions::new().write(true).open("log") {
         Ok(fifo) => builder.with_writer(Mutex::new(fifo)).try_init(),
         Err(_) => builder.with_writer(std::io::stderr).try_init(),

@@ -74,7 +74,10 @@ impl containerd_shim::Shim for StrictShim {
             id: flags.id.clone(),
             bundle: flags.bundle.clone(),
         };
-        StrictShim { args, exit: Arc::new(ExitSignal::default()) }
+        StrictShim {
+            args,
+            exit: Arc::new(ExitSignal::default()),
+        }
     }
 
     async fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
@@ -92,7 +95,9 @@ impl containerd_shim::Shim for StrictShim {
     async fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
         logging::init(self.args.debug);
         let (config, config_error) = Gate::load_config(config_file().as_deref());
-        let exits = Exits::start().await.expect("subscribing to the reaper cannot fail");
+        let exits = Exits::start()
+            .await
+            .expect("subscribing to the reaper cannot fail");
         let runtime = RuncCli::new(
             config.runtime.binary.clone(),
             runtime_root(&config, &self.args.namespace),
@@ -111,7 +116,10 @@ impl containerd_shim::Shim for StrictShim {
             namespace: self.args.namespace.clone(),
             runtime,
             exits,
-            events: Arc::new(Publisher { remote: publisher, namespace: self.args.namespace.clone() }),
+            events: Arc::new(Publisher {
+                remote: publisher,
+                namespace: self.args.namespace.clone(),
+            }),
             gate: Arc::new(gate),
         };
         TaskService::new(ctx, self.exit.clone())

@@ -54,23 +54,39 @@ pub fn memory_cgroup(pid: u32) -> Result<(bool, PathBuf)> {
     let mut unified = None;
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let (_, controllers, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
         if controllers.split(',').any(|c| c == "memory") {
-            return Ok((false, Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'))));
+            return Ok((
+                false,
+                Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')),
+            ));
         }
         if controllers.is_empty() {
             unified = Some(path.to_string());
         }
     }
-    let path = unified.ok_or_else(|| Error::FailedPrecondition(format!("pid {pid} has no memory cgroup")))?;
-    let root = if Path::new("/sys/fs/cgroup/unified").is_dir() { "/sys/fs/cgroup/unified" } else { "/sys/fs/cgroup" };
+    let path = unified
+        .ok_or_else(|| Error::FailedPrecondition(format!("pid {pid} has no memory cgroup")))?;
+    let root = if Path::new("/sys/fs/cgroup/unified").is_dir() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    };
     Ok((true, Path::new(root).join(path.trim_start_matches('/'))))
 }
 
 impl OomWatch {
     pub fn start(ctx: Context, id: &str, pid: u32) -> Result<Arc<OomWatch>> {
         let (v2, dir) = memory_cgroup(pid)?;
-        let counter = if v2 { Counter::V2(dir.clone()) } else { Counter::V1(dir.clone()) };
+        let counter = if v2 {
+            Counter::V2(dir.clone())
+        } else {
+            Counter::V1(dir.clone())
+        };
         let watch = Arc::new(OomWatch {
             ctx,
             id: id.to_string(),
@@ -78,7 +94,11 @@ impl OomWatch {
             counter,
             stop: Notify::new(),
         });
-        let notifications = if v2 { inotify_stream(&dir)? } else { eventfd_stream(&dir)? };
+        let notifications = if v2 {
+            inotify_stream(&dir)?
+        } else {
+            eventfd_stream(&dir)?
+        };
         let task = watch.clone();
         tokio::spawn(async move {
             let mut notifications = notifications;
@@ -103,7 +123,10 @@ impl OomWatch {
         let before = self.reported.swap(now, Ordering::SeqCst);
         if now > before {
             tracing::warn!(container = %self.id, kills = now - before, "OOM kill");
-            let event = TaskOOM { container_id: self.id.clone(), ..Default::default() };
+            let event = TaskOOM {
+                container_id: self.id.clone(),
+                ..Default::default()
+            };
             self.ctx.events.publish(topics::OOM, Box::new(event)).await;
         }
     }
@@ -138,7 +161,13 @@ impl Notifications {
         match self {
             Notifications::Inotify(fd) => loop {
                 let mut guard = fd.readable().await?;
-                match guard.try_io(|inner| inner.get_ref().0.read_events().map_err(std::io::Error::from)) {
+                match guard.try_io(|inner| {
+                    inner
+                        .get_ref()
+                        .0
+                        .read_events()
+                        .map_err(std::io::Error::from)
+                }) {
                     Ok(result) => return result.map(drop),
                     Err(_would_block) => continue,
                 }
@@ -157,12 +186,15 @@ impl Notifications {
 fn inotify_stream(dir: &Path) -> Result<Notifications> {
     let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
     inotify.add_watch(&dir.join("memory.events"), AddWatchFlags::IN_MODIFY)?;
-    Ok(Notifications::Inotify(register(inotify).map_err(Error::io("watching memory.events"))?))
+    Ok(Notifications::Inotify(
+        register(inotify).map_err(Error::io("watching memory.events"))?,
+    ))
 }
 
 fn eventfd_stream(dir: &Path) -> Result<Notifications> {
-    let control = std::fs::File::open(dir.join("memory.oom_control"))
-        .map_err(Error::io(format!("opening {}/memory.oom_control", dir.display())))?;
+    let control = std::fs::File::open(dir.join("memory.oom_control")).map_err(Error::io(
+        format!("opening {}/memory.oom_control", dir.display()),
+    ))?;
     let eventfd = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
     let registration = format!("{} {}", eventfd.as_fd().as_raw_fd(), control.as_raw_fd());
     std::fs::write(dir.join("cgroup.event_control"), registration)
@@ -180,10 +212,17 @@ mod tests {
     #[test]
     fn the_kill_counter_is_read_from_either_hierarchy() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("memory.events"), "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n").unwrap();
+        std::fs::write(
+            dir.path().join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n",
+        )
+        .unwrap();
         assert_eq!(Counter::V2(dir.path().into()).read(), 2);
-        std::fs::write(dir.path().join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n")
-            .unwrap();
+        std::fs::write(
+            dir.path().join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n",
+        )
+        .unwrap();
         assert_eq!(Counter::V1(dir.path().into()).read(), 5);
     }
 

@@ -27,7 +27,8 @@ pub struct ProcessFds {
 #[async_trait]
 pub trait OciRuntime: Send + Sync {
     /// `create` with the bundle's config.json; the container's init pid is written to `pid_file`.
-    async fn create(&self, id: &str, bundle: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()>;
+    async fn create(&self, id: &str, bundle: &Path, pid_file: &Path, fds: ProcessFds)
+        -> Result<()>;
     async fn start(&self, id: &str) -> Result<()>;
     /// Starts `process.json` in the container, detached; its pid is written to `pid_file`.
     async fn exec(&self, id: &str, process: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()>;
@@ -51,19 +52,31 @@ pub struct RuncCli {
 
 impl RuncCli {
     pub fn new(binary: PathBuf, root: PathBuf, systemd_cgroup: bool, exits: Arc<Exits>) -> Self {
-        RuncCli { binary, root, systemd_cgroup, exits }
+        RuncCli {
+            binary,
+            root,
+            systemd_cgroup,
+            exits,
+        }
     }
 
     fn command(&self, log: Option<&Path>) -> Command {
         let mut command = Command::new(&self.binary);
         command.arg("--root").arg(&self.root);
         if let Some(log) = log {
-            command.arg("--log").arg(log).arg("--log-format").arg("json");
+            command
+                .arg("--log")
+                .arg(log)
+                .arg("--log-format")
+                .arg("json");
         }
         if self.systemd_cgroup {
             command.arg("--systemd-cgroup");
         }
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         command
     }
 
@@ -83,8 +96,12 @@ impl RuncCli {
             let mut err = Vec::new();
             stderr.read_to_end(&mut err).map(|_| err)
         });
-        let out = out.await.map_err(|e| Error::FailedPrecondition(e.to_string()))?;
-        let err = err.await.map_err(|e| Error::FailedPrecondition(e.to_string()))?;
+        let out = out
+            .await
+            .map_err(|e| Error::FailedPrecondition(e.to_string()))?;
+        let err = err
+            .await
+            .map_err(|e| Error::FailedPrecondition(e.to_string()))?;
         let (out, err) = (
             out.map_err(Error::io(format!("reading {what}'s output")))?,
             err.map_err(Error::io(format!("reading {what}'s errors")))?,
@@ -109,7 +126,10 @@ impl RuncCli {
         } else {
             format!("cannot run {}: {error}", self.binary.display())
         };
-        Error::Runtime { command: format!("{} {what}", self.binary.display()), message }
+        Error::Runtime {
+            command: format!("{} {what}", self.binary.display()),
+            message,
+        }
     }
 
     fn with_fds(command: &mut Command, fds: ProcessFds) {
@@ -123,7 +143,13 @@ impl RuncCli {
     }
 
     /// Runs a command whose stdio belongs to the new process: the runtime's own errors then go to its log.
-    async fn run_with_fds(&self, what: &str, mut command: Command, fds: ProcessFds, log: &Path) -> Result<()> {
+    async fn run_with_fds(
+        &self,
+        what: &str,
+        mut command: Command,
+        fds: ProcessFds,
+        log: &Path,
+    ) -> Result<()> {
         let since = Instant::now();
         let passes_stdout = fds.stdout.is_some();
         let passes_stderr = fds.stderr.is_some();
@@ -159,8 +185,15 @@ impl RuncCli {
             Ok(out) => serde_json::from_slice::<serde_json::Value>(&out)
                 .ok()
                 .and_then(|features| {
-                    let flags = features["linux"]["seccomp"]["supportedFlags"].as_array()?.clone();
-                    Some(flags.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+                    let flags = features["linux"]["seccomp"]["supportedFlags"]
+                        .as_array()?
+                        .clone();
+                    Some(
+                        flags
+                            .iter()
+                            .filter_map(|f| f.as_str().map(String::from))
+                            .collect(),
+                    )
                 })
                 .unwrap_or_default(),
             Err(error) => {
@@ -191,10 +224,21 @@ pub fn log_path(bundle: &Path) -> PathBuf {
 
 #[async_trait]
 impl OciRuntime for RuncCli {
-    async fn create(&self, id: &str, bundle: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()> {
+    async fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        fds: ProcessFds,
+    ) -> Result<()> {
         let log = log_path(bundle);
         let mut command = self.command(Some(&log));
-        command.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(pid_file);
+        command
+            .arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file);
         if let Some(socket) = &fds.console_socket {
             command.arg("--console-socket").arg(socket);
         }
@@ -211,7 +255,13 @@ impl OciRuntime for RuncCli {
     async fn exec(&self, id: &str, process: &Path, pid_file: &Path, fds: ProcessFds) -> Result<()> {
         let log = process.with_extension("log.json");
         let mut command = self.command(Some(&log));
-        command.arg("exec").arg("--detach").arg("--process").arg(process).arg("--pid-file").arg(pid_file);
+        command
+            .arg("exec")
+            .arg("--detach")
+            .arg("--process")
+            .arg(process)
+            .arg("--pid-file")
+            .arg(pid_file);
         if let Some(socket) = &fds.console_socket {
             command.arg("--console-socket").arg(socket);
         }
@@ -255,7 +305,11 @@ impl OciRuntime for RuncCli {
 
     async fn update(&self, id: &str, resources: &Path) -> Result<()> {
         let mut command = self.command(None);
-        command.arg("update").arg("--resources").arg(resources).arg(id);
+        command
+            .arg("update")
+            .arg("--resources")
+            .arg(resources)
+            .arg(id);
         self.run("update", command, None).await.map(drop)
     }
 

@@ -19,16 +19,28 @@ fn cgroup_dirs(pid: u32) -> Result<HashMap<String, PathBuf>> {
     let mut dirs = HashMap::new();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let (_, controllers, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
         let path = path.trim_start_matches('/');
         if controllers.is_empty() {
-            let root = if Path::new("/sys/fs/cgroup/unified").is_dir() { "/sys/fs/cgroup/unified" } else { "/sys/fs/cgroup" };
+            let root = if Path::new("/sys/fs/cgroup/unified").is_dir() {
+                "/sys/fs/cgroup/unified"
+            } else {
+                "/sys/fs/cgroup"
+            };
             dirs.insert(String::new(), Path::new(root).join(path));
             continue;
         }
         for controller in controllers.split(',') {
             let mount = Path::new("/sys/fs/cgroup").join(controllers);
-            let base = if mount.is_dir() { mount } else { Path::new("/sys/fs/cgroup").join(controller) };
+            let base = if mount.is_dir() {
+                mount
+            } else {
+                Path::new("/sys/fs/cgroup").join(controller)
+            };
             dirs.insert(controller.to_string(), base.join(path));
         }
     }
@@ -64,15 +76,25 @@ fn read_keyed(path: &Path) -> HashMap<String, u64> {
 pub fn collect(pid: u32) -> Result<Any> {
     let dirs = cgroup_dirs(pid)?;
     let (type_url, bytes) = if dirs.contains_key("memory") || dirs.contains_key("cpuacct") {
-        ("io.containerd.cgroups.v1.Metrics", metrics_v1(&dirs).write_to_bytes())
+        (
+            "io.containerd.cgroups.v1.Metrics",
+            metrics_v1(&dirs).write_to_bytes(),
+        )
     } else {
         let dir = dirs
             .get("")
             .ok_or_else(|| Error::NotFound(format!("a cgroup for pid {pid}")))?;
-        ("io.containerd.cgroups.v2.Metrics", metrics_v2(dir).write_to_bytes())
+        (
+            "io.containerd.cgroups.v2.Metrics",
+            metrics_v2(dir).write_to_bytes(),
+        )
     };
     let value = bytes.map_err(|e| Error::FailedPrecondition(format!("encoding metrics: {e}")))?;
-    Ok(Any { type_url: type_url.to_string(), value, ..Default::default() })
+    Ok(Any {
+        type_url: type_url.to_string(),
+        value,
+        ..Default::default()
+    })
 }
 
 fn metrics_v1(dirs: &HashMap<String, PathBuf>) -> v1::Metrics {
@@ -92,7 +114,10 @@ fn metrics_v1(dirs: &HashMap<String, PathBuf>) -> v1::Metrics {
             .split_whitespace()
             .filter_map(|n| n.parse().ok())
             .collect();
-        let throttle = dirs.get("cpu").map(|cpu| read_keyed(&cpu.join("cpu.stat"))).unwrap_or_default();
+        let throttle = dirs
+            .get("cpu")
+            .map(|cpu| read_keyed(&cpu.join("cpu.stat")))
+            .unwrap_or_default();
         metrics.cpu = MessageField::some(v1::CPUStat {
             usage: MessageField::some(v1::CPUUsage {
                 total: read_u64(&dir.join("cpuacct.usage")),
@@ -225,7 +250,11 @@ mod tests {
     #[test]
     fn the_shims_own_cgroup_yields_metrics() {
         let any = collect(std::process::id()).unwrap();
-        assert!(any.type_url.starts_with("io.containerd.cgroups.v"), "{}", any.type_url);
+        assert!(
+            any.type_url.starts_with("io.containerd.cgroups.v"),
+            "{}",
+            any.type_url
+        );
         if any.type_url.ends_with("v1.Metrics") {
             let metrics = v1::Metrics::parse_from_bytes(&any.value).unwrap();
             assert!(metrics.memory.usage.usage > 0);

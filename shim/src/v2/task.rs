@@ -29,7 +29,11 @@ fn not_found(id: &str) -> Error {
 
 impl TaskService {
     pub fn new(ctx: Context, exit: Arc<ExitSignal>) -> Self {
-        TaskService { ctx, containers: Arc::default(), exit }
+        TaskService {
+            ctx,
+            containers: Arc::default(),
+            exit,
+        }
     }
 }
 
@@ -56,34 +60,54 @@ impl Task for TaskService {
         })
     }
 
-    async fn create(&self, _ctx: &TtrpcContext, req: CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+    async fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: CreateTaskRequest,
+    ) -> TtrpcResult<CreateTaskResponse> {
         // Held across the creation so that two creates of one id cannot race.
         let mut containers = self.containers.lock().await;
         if containers.contains_key(&req.id) {
             return Err(Error::AlreadyExists(format!("container {}", req.id)).into());
         }
-        let container = Container::create(&self.ctx, &req).await.inspect_err(|error| {
-            tracing::warn!(container = %req.id, %error, "create failed");
-        })?;
+        let container = Container::create(&self.ctx, &req)
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(container = %req.id, %error, "create failed");
+            })?;
         let pid = container.init.pid;
         containers.insert(req.id.clone(), container);
-        Ok(CreateTaskResponse { pid, ..Default::default() })
+        Ok(CreateTaskResponse {
+            pid,
+            ..Default::default()
+        })
     }
 
     async fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
         let mut containers = self.containers.lock().await;
-        let container = containers.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let container = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
         let pid = container.start(&self.ctx, &req.exec_id).await?;
-        Ok(StartResponse { pid, ..Default::default() })
+        Ok(StartResponse {
+            pid,
+            ..Default::default()
+        })
     }
 
     async fn delete(&self, _ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
         let mut containers = self.containers.lock().await;
-        let container = containers.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let container = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
         if !req.exec_id.is_empty() {
             let process = container.process(&req.exec_id)?;
             if process.exited().is_none() && process.pid != 0 {
-                return Err(Error::FailedPrecondition(format!("exec {} is still running", req.exec_id)).into());
+                return Err(Error::FailedPrecondition(format!(
+                    "exec {} is still running",
+                    req.exec_id
+                ))
+                .into());
             }
             let exit = process.exited();
             let pid = process.pid;
@@ -96,14 +120,24 @@ impl Task for TaskService {
             });
         }
         let pid = container.init.pid;
-        let started = container.init.status(false) != containerd_shim::protos::types::task::Status::CREATED;
+        let started =
+            container.init.status(false) != containerd_shim::protos::types::task::Status::CREATED;
         if started && container.init.exited().is_none() {
-            return Err(Error::FailedPrecondition(format!("container {} is still running", req.id)).into());
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is still running",
+                req.id
+            ))
+            .into());
         }
         container.destroy(&self.ctx).await?;
         // A created container that never ran was killed by the forced delete: wait for its exit.
         let mut exit_rx = container.init.exit.clone();
-        let exit = match tokio::time::timeout(std::time::Duration::from_secs(5), exit_rx.wait_for(|e| e.is_some())).await {
+        let exit = match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            exit_rx.wait_for(|e| e.is_some()),
+        )
+        .await
+        {
             Ok(Ok(exit)) => *exit,
             _ => None,
         };
@@ -120,8 +154,16 @@ impl Task for TaskService {
             id: req.id.clone(),
             ..Default::default()
         };
-        self.ctx.events.publish(topics::DELETE, Box::new(event)).await;
-        Ok(DeleteResponse { pid, exit_status: code, exited_at, ..Default::default() })
+        self.ctx
+            .events
+            .publish(topics::DELETE, Box::new(event))
+            .await;
+        Ok(DeleteResponse {
+            pid,
+            exit_status: code,
+            exited_at,
+            ..Default::default()
+        })
     }
 
     async fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
@@ -134,7 +176,10 @@ impl Task for TaskService {
         Ok(PidsResponse {
             processes: pids
                 .into_iter()
-                .map(|pid| ProcessInfo { pid: pid as u32, ..Default::default() })
+                .map(|pid| ProcessInfo {
+                    pid: pid as u32,
+                    ..Default::default()
+                })
                 .collect(),
             ..Default::default()
         })
@@ -142,25 +187,45 @@ impl Task for TaskService {
 
     async fn pause(&self, _ctx: &TtrpcContext, req: PauseRequest) -> TtrpcResult<Empty> {
         let mut containers = self.containers.lock().await;
-        let container = containers.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let container = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
         self.ctx.runtime.pause(&req.id).await?;
         container.paused = true;
-        let event = TaskPaused { container_id: req.id.clone(), ..Default::default() };
-        self.ctx.events.publish(topics::PAUSED, Box::new(event)).await;
+        let event = TaskPaused {
+            container_id: req.id.clone(),
+            ..Default::default()
+        };
+        self.ctx
+            .events
+            .publish(topics::PAUSED, Box::new(event))
+            .await;
         Ok(Empty::new())
     }
 
     async fn resume(&self, _ctx: &TtrpcContext, req: ResumeRequest) -> TtrpcResult<Empty> {
         let mut containers = self.containers.lock().await;
-        let container = containers.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let container = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
         self.ctx.runtime.resume(&req.id).await?;
         container.paused = false;
-        let event = TaskResumed { container_id: req.id.clone(), ..Default::default() };
-        self.ctx.events.publish(topics::RESUMED, Box::new(event)).await;
+        let event = TaskResumed {
+            container_id: req.id.clone(),
+            ..Default::default()
+        };
+        self.ctx
+            .events
+            .publish(topics::RESUMED, Box::new(event))
+            .await;
         Ok(Empty::new())
     }
 
-    async fn checkpoint(&self, _ctx: &TtrpcContext, _req: CheckpointTaskRequest) -> TtrpcResult<Empty> {
+    async fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: CheckpointTaskRequest,
+    ) -> TtrpcResult<Empty> {
         Err(Error::Unimplemented("checkpoint").into())
     }
 
@@ -169,13 +234,19 @@ impl Task for TaskService {
         let container = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
         let process = container.process(&req.exec_id)?;
         if process.exited().is_some() {
-            return Err(Error::NotFound(format!("process {} has already exited", process.pid)).into());
+            return Err(
+                Error::NotFound(format!("process {} has already exited", process.pid)).into(),
+            );
         }
         if req.exec_id.is_empty() {
             self.ctx.runtime.kill(&req.id, req.signal, req.all).await?;
         } else {
             if process.pid == 0 {
-                return Err(Error::FailedPrecondition(format!("exec {} has not started", req.exec_id)).into());
+                return Err(Error::FailedPrecondition(format!(
+                    "exec {} has not started",
+                    req.exec_id
+                ))
+                .into());
             }
             let signal = nix::sys::signal::Signal::try_from(req.signal as i32)
                 .map_err(|_| Error::InvalidArgument(format!("signal {}", req.signal)))?;
@@ -187,10 +258,19 @@ impl Task for TaskService {
 
     async fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> TtrpcResult<Empty> {
         let mut containers = self.containers.lock().await;
-        let container = containers.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let container = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
         container.add_exec(&self.ctx, &req).await?;
-        let event = TaskExecAdded { container_id: req.id.clone(), exec_id: req.exec_id.clone(), ..Default::default() };
-        self.ctx.events.publish(topics::EXEC_ADDED, Box::new(event)).await;
+        let event = TaskExecAdded {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        };
+        self.ctx
+            .events
+            .publish(topics::EXEC_ADDED, Box::new(event))
+            .await;
         Ok(Empty::new())
     }
 
@@ -203,7 +283,8 @@ impl Task for TaskService {
             let console = io.lock().await.console.clone();
             console
         };
-        let console = console.ok_or_else(|| Error::FailedPrecondition("the process has no terminal".into()))?;
+        let console = console
+            .ok_or_else(|| Error::FailedPrecondition("the process has no terminal".into()))?;
         console::resize(&console, req.width, req.height)?;
         Ok(Empty::new())
     }
@@ -221,7 +302,11 @@ impl Task for TaskService {
     async fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> TtrpcResult<Empty> {
         let containers = self.containers.lock().await;
         let container = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-        let resources = self.ctx.gate.get().await.check_update(&req.id, &container.spec, &req.resources.value)?;
+        let resources = self.ctx.gate.get().await.check_update(
+            &req.id,
+            &container.spec,
+            &req.resources.value,
+        )?;
         let file = tempfile::Builder::new()
             .prefix(".update-")
             .suffix(".json")
@@ -244,19 +329,34 @@ impl Task for TaskService {
             .await
             .map_err(|_| Error::NotFound(format!("process of {} went away", req.id)))?;
         let exit = exit.expect("waited for Some");
-        Ok(WaitResponse { exit_status: exit.code, exited_at: exit.timestamp(), ..Default::default() })
+        Ok(WaitResponse {
+            exit_status: exit.code,
+            exited_at: exit.timestamp(),
+            ..Default::default()
+        })
     }
 
     async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
         let pid = {
             let containers = self.containers.lock().await;
-            containers.get(&req.id).ok_or_else(|| not_found(&req.id))?.init.pid
+            containers
+                .get(&req.id)
+                .ok_or_else(|| not_found(&req.id))?
+                .init
+                .pid
         };
         let stats = stats::collect(pid)?;
-        Ok(StatsResponse { stats: MessageField::some(stats), ..Default::default() })
+        Ok(StatsResponse {
+            stats: MessageField::some(stats),
+            ..Default::default()
+        })
     }
 
-    async fn connect(&self, _ctx: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
+    async fn connect(
+        &self,
+        _ctx: &TtrpcContext,
+        req: ConnectRequest,
+    ) -> TtrpcResult<ConnectResponse> {
         let containers = self.containers.lock().await;
         let task_pid = containers.get(&req.id).map(|c| c.init.pid).unwrap_or(0);
         Ok(ConnectResponse {
