@@ -94,6 +94,10 @@ fn start() -> Testbed {
         status.success(),
         "writing the containerd configuration failed"
     );
+    // The shim's configuration: runc keeps its state inside the run directory too.
+    let config = run.join("strict.toml");
+    std::fs::write(&config, format!("[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n", run.join("runc").display()))
+        .unwrap();
     std::fs::create_dir_all(run.join("cni/bin")).unwrap();
     std::fs::create_dir_all(run.join("cni/conf")).unwrap();
     let log = std::fs::File::create(run.join("containerd.log")).unwrap();
@@ -119,7 +123,15 @@ fn start() -> Testbed {
             Ok(())
         });
     }
-    let containerd = command.spawn().expect("containerd starts");
+    // The death signal follows the spawning *thread*: spawn from one that lives as long as the process.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        sender.send(command.spawn().expect("containerd starts")).unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    let containerd = receiver.recv().unwrap();
     let testbed = Testbed {
         address: run.join("containerd.sock"),
         run_dir: run.clone(),
