@@ -20,6 +20,7 @@ CONTAINERD_ROOT=$run/root
 CONTAINERD_STATE=$run/state
 SHIM=$shim_dir/containerd-shim-strict-v2
 RUNC_OPTS="--runc-binary /usr/sbin/runc --runc-root $run/runc"
+STRICT_CONFIG=${STRICT_CONFIG:-$run/strict.toml}
 VARS
 }
 
@@ -83,6 +84,12 @@ start() {
   [ -x "$bin/containerd" ] || { echo "containerd is not installed: run integration/testbed/install.sh" >&2; exit 1; }
   write_config
   mkdir -p "$run/cni/bin" "$run/cni/conf"
+  # The strict shim's configuration (containerd passes its environment to shims): runc keeps its state
+  # inside the run directory, so nothing is shared with a system containerd.
+  if [ -z "${STRICT_CONFIG:-}" ]; then
+    printf '[runtime]\nbinary = "/usr/sbin/runc"\nroot = "%s"\n' "$run/runc" >"$run/strict.toml"
+    export STRICT_CONFIG="$run/strict.toml"
+  fi
   # containerd finds shims (containerd-shim-<name>-v2) in its PATH: ours first, then runc's from the package.
   PATH="$shim_dir:$bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     setsid "$bin/containerd" --config "$run/config.toml" --log-level "${CONTAINERD_LOG_LEVEL:-info}" \

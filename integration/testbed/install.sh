@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian 12 machine (as root), and nothing twice:
-# build tools, Rust, runc and busybox-static from Debian stable, and containerd 2.x from Debian unstable,
-# fetched with `apt-get download` through a private sources list and unpacked into .testbed/ (the system's
-# apt configuration is not touched). Prints where everything is.
+# build tools, Rust, runc, busybox-static and debootstrap (for the nginx image) from Debian stable, and
+# containerd 2.x from Debian unstable, fetched with `apt-get download` through a private sources list and
+# unpacked into .testbed/ (the system's apt configuration is not touched). Prints where everything is.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 testbed="$repo/.testbed"
 mkdir -p "$testbed"
 
 need=()
-for pkg in runc busybox-static libseccomp-dev pkg-config jq build-essential ca-certificates curl strace; do
+for pkg in runc busybox-static libseccomp-dev pkg-config jq build-essential ca-certificates curl strace debootstrap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

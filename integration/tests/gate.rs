@@ -22,6 +22,22 @@ fn an_ordinary_container_runs_with_its_syscalls_narrowed() {
 }
 
 #[test]
+fn a_runtime_default_container_keeps_what_both_allow() {
+    // RuntimeDefault reaches the shim through containerd's Go types; its argument filters (clone's flags,
+    // socket's families) must survive the intersection, or nothing could fork.
+    let out = testbed().run(
+        STRICT,
+        &["--seccomp"],
+        &["sh", "-c", "echo forked=$(echo yes); grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
+    assert!(stdout.contains("forked=yes"), "{stdout}");
+    assert!(stdout.contains("Seccomp:\t2"), "{stdout}");
+    assert!(stdout.contains("unshare=1"), "{stdout}");
+}
+
+#[test]
 fn the_same_container_under_runc_is_not_narrowed() {
     // The comparison that shows the narrowing is the strict runtime's doing.
     let out = testbed().run(RUNC, &[], &["sh", "-c", "grep Seccomp: /proc/self/status"]);

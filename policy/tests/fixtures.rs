@@ -124,3 +124,38 @@ fn every_captured_spec_gets_its_expected_verdict() {
     }
     assert!(seen.len() >= 10, "only {} fixtures", seen.len());
 }
+
+/// Names some rule allows (with or without argument filters).
+fn allowed_names(spec: &oci_spec::runtime::Spec) -> std::collections::BTreeSet<String> {
+    use oci_spec::runtime::LinuxSeccompAction::*;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    seccomp
+        .iter()
+        .flat_map(|s| s.syscalls().clone().unwrap_or_default())
+        .filter(|r| matches!(r.action(), ScmpActAllow | ScmpActLog))
+        .flat_map(|r| r.names().clone())
+        .collect()
+}
+
+#[test]
+fn narrowing_runtime_default_keeps_every_syscall_both_allow() {
+    // The granted set, as the narrowing of an unconfined container shows it.
+    let perms = permissions(&[]);
+    let read = |name: &str| {
+        let bytes = std::fs::read(Path::new(DIR).join(format!("{name}.json"))).unwrap();
+        parse_spec(&bytes).unwrap().spec
+    };
+    let mut unconfined = read("default");
+    evaluate(&mut unconfined, &perms, &node());
+    let granted = allowed_names(&unconfined);
+    // RuntimeDefault as it reaches the shim: through containerd's Go types, which omit a zero valueTwo.
+    let mut runtime_default = read("seccomp-default");
+    let asked = allowed_names(&runtime_default);
+    evaluate(&mut runtime_default, &perms, &node());
+    let kept = allowed_names(&runtime_default);
+    let lost: Vec<&String> = asked.intersection(&granted).filter(|n| !kept.contains(*n)).collect();
+    assert!(lost.is_empty(), "granted and asked for, yet denied: {lost:?}");
+    for essential in ["clone", "socket", "personality", "execve", "wait4"] {
+        assert!(kept.contains(essential), "{essential} denied");
+    }
+}

@@ -103,7 +103,9 @@ fn implies(a: &LinuxSeccompArg, b: &LinuxSeccompArg) -> bool {
     if a.index() != b.index() {
         return false;
     }
-    if a == b {
+    // `valueTwo` absent and 0 are the same comparison (Go's runtime-spec omits a zero valueTwo, so a spec
+    // that went through containerd never carries one).
+    if a.op() == b.op() && a.value() == b.value() && a.value_two().unwrap_or(0) == b.value_two().unwrap_or(0) {
         return true;
     }
     let (v, w) = (a.value(), b.value());
@@ -491,5 +493,23 @@ mod tests {
         assert!(!implies(&arg(ScmpCmpLe, 6), &arg(ScmpCmpLt, 6)));
         assert!(implies(&arg(ScmpCmpGe, 7), &arg(ScmpCmpGt, 6)));
         assert!(!implies(&arg(ScmpCmpMaskedEq, 1), &arg(ScmpCmpEq, 1)));
+    }
+
+    #[test]
+    fn an_absent_value_two_is_zero() {
+        use LinuxSeccompOperator::*;
+        let masked = |two: Option<u64>| {
+            let mut builder = LinuxSeccompArgBuilder::default()
+                .index(0usize)
+                .op(ScmpCmpMaskedEq)
+                .value(0x7e02_0000u64);
+            if let Some(two) = two {
+                builder = builder.value_two(two);
+            }
+            builder.build().unwrap()
+        };
+        assert!(implies(&masked(None), &masked(Some(0))));
+        assert!(implies(&masked(Some(0)), &masked(None)));
+        assert!(!implies(&masked(None), &masked(Some(1))));
     }
 }

@@ -103,15 +103,8 @@ impl ProcessIo {
         if !stdio.stdin.is_empty() {
             let (read, write) = pipe_pair()?;
             fds.stdin = Some(read);
-            let close = Arc::new(Notify::new());
-            io.stdin_close = Some(close.clone());
-            let fifo = pipe::OpenOptions::new()
-                .read_write(true)
-                .open_receiver(&stdio.stdin)
-                .map_err(Error::io(format!("opening stdin {}", stdio.stdin)))?;
             let sender = pipe::Sender::from_owned_fd(write).map_err(Error::io("stdin pipe"))?;
-            io.others
-                .push(tokio::spawn(copy_stdin(fifo, sender, close)));
+            io.copy_stdin_from(&stdio.stdin, sender)?;
         }
         let stdout = parse_sink(&stdio.stdout)?;
         let stderr = parse_sink(&stdio.stderr)?;
@@ -167,15 +160,8 @@ impl ProcessIo {
             .expect("a terminal has a console socket");
         let master = Arc::new(socket.receive_master().await?);
         if !stdio.stdin.is_empty() {
-            let fifo = pipe::OpenOptions::new()
-                .read_write(true)
-                .open_receiver(&stdio.stdin)
-                .map_err(Error::io(format!("opening stdin {}", stdio.stdin)))?;
             let writer = tokio::fs::File::from_std(master.try_clone().map_err(Error::io("pty"))?);
-            let close = Arc::new(Notify::new());
-            self.stdin_close = Some(close.clone());
-            self.others
-                .push(tokio::spawn(copy_stdin(fifo, writer, close)));
+            self.copy_stdin_from(&stdio.stdin, writer)?;
         }
         if let Sink::Fifo(path) = parse_sink(&stdio.stdout)? {
             let fifo = open_fifo_sender(&path)?;
@@ -183,6 +169,20 @@ impl ProcessIo {
             self.outputs.push(tokio::spawn(copy_output(reader, fifo)));
         }
         self.console = Some(master);
+        Ok(())
+    }
+
+    fn copy_stdin_from(
+        &mut self,
+        fifo: &str,
+        to: impl AsyncWrite + Unpin + Send + 'static,
+    ) -> Result<()> {
+        let from = pipe::OpenOptions::new()
+            .open_receiver(fifo)
+            .map_err(Error::io(format!("opening stdin {fifo}")))?;
+        let close = Arc::new(Notify::new());
+        self.stdin_close = Some(close.clone());
+        self.others.push(tokio::spawn(copy_stdin(from, to, close)));
         Ok(())
     }
 
@@ -246,14 +246,24 @@ async fn copy_output(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite +
     let _ = to.flush().await;
 }
 
-/// Copies input until CloseIO; then forwards what is already in the fifo and closes the process's stdin.
-async fn copy_stdin(mut from: pipe::Receiver, mut to: impl AsyncWrite + Unpin, close: Arc<Notify>) {
+/// Copies input until the client closes its end of the fifo (EOF, as `ctr run < file` shows it) or sends
+/// CloseIO; then closes the process's stdin. The fifo is open read-only and non-blocking: the kernel reports
+/// it readable only once there is data or a writer has come and gone, so a client that has not connected
+/// yet is not mistaken for EOF.
+async fn copy_stdin(from: pipe::Receiver, mut to: impl AsyncWrite + Unpin, close: Arc<Notify>) {
     let mut buffer = vec![0u8; 32 * 1024];
     loop {
         tokio::select! {
-            read = from.read(&mut buffer) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => if to.write_all(&buffer[..n]).await.is_err() { return },
+            ready = from.readable() => {
+                if ready.is_err() {
+                    break;
+                }
+                match from.try_read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => if to.write_all(&buffer[..n]).await.is_err() { return },
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => break,
+                }
             },
             _ = close.notified() => {
                 while let Ok(n) = from.try_read(&mut buffer) {
@@ -368,27 +378,84 @@ mod tests {
         assert_eq!(&got, b"hello\n");
     }
 
-    #[tokio::test]
-    async fn close_io_delivers_pending_input_then_eof() {
+    fn stdin_fifo() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("stdin");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        (dir, fifo)
+    }
+
+    /// The client's side: a blocking open, as containerd's fifo package does it.
+    async fn client_writes(fifo: &Path, input: &'static [u8]) {
+        let fifo = fifo.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut client = OpenOptions::new().write(true).open(fifo).unwrap();
+            client.write_all(input).unwrap();
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn read_process_stdin(fds: ProcessFds) -> Vec<u8> {
+        let mut process_stdin = tokio::fs::File::from_std(std::fs::File::from(fds.stdin.unwrap()));
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), process_stdin.read_to_end(&mut got))
+            .await
+            .expect("the process reads EOF")
+            .unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn a_late_clients_input_then_its_close_is_the_processs_eof() {
+        let (_dir, fifo) = stdin_fifo();
+        let stdio = Stdio {
+            stdin: fifo.display().to_string(),
+            ..Default::default()
+        };
+        let (_io, fds) = ProcessIo::prepare(&stdio, "c", "ns").unwrap();
+        // A client that connects late: until it does, there is no EOF.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client_writes(&fifo, b"twelve bytes").await;
+        assert_eq!(read_process_stdin(fds).await, b"twelve bytes");
+    }
+
+    #[tokio::test]
+    async fn close_io_delivers_pending_input_then_eof() {
+        let (_dir, fifo) = stdin_fifo();
         let stdio = Stdio {
             stdin: fifo.display().to_string(),
             ..Default::default()
         };
         let (mut io, fds) = ProcessIo::prepare(&stdio, "c", "ns").unwrap();
-        let mut client = pipe::OpenOptions::new().open_sender(&fifo).unwrap();
-        client.write_all(b"input").await.unwrap();
-        drop(client);
+        // A client that keeps its end open and says CloseIO instead.
+        let held = {
+            let fifo = fifo.clone();
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                let mut client = OpenOptions::new().write(true).open(fifo).unwrap();
+                client.write_all(b"input").unwrap();
+                client
+            })
+            .await
+            .unwrap()
+        };
         tokio::time::sleep(Duration::from_millis(50)).await;
         io.close_stdin();
-        let mut process_stdin = tokio::fs::File::from_std(std::fs::File::from(fds.stdin.unwrap()));
-        let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), process_stdin.read_to_end(&mut got))
-            .await
-            .expect("EOF after CloseIO")
-            .unwrap();
-        assert_eq!(got, b"input");
+        assert_eq!(read_process_stdin(fds).await, b"input");
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn close_io_without_a_client_still_ends_the_input() {
+        let (_dir, fifo) = stdin_fifo();
+        let stdio = Stdio {
+            stdin: fifo.display().to_string(),
+            ..Default::default()
+        };
+        let (mut io, fds) = ProcessIo::prepare(&stdio, "c", "ns").unwrap();
+        io.close_stdin();
+        assert_eq!(read_process_stdin(fds).await, b"");
     }
 }
