@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 echo "== installing the test bed (runc, busybox, libseccomp, containerd 2.x) =="
 integration/testbed/install.sh
+export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== format and lints =="
 cargo fmt --all -- --check
@@ -13,6 +14,9 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 
 echo "== one release build, shared by every test =="
 cargo build --workspace --release --bins
+# The integration tests build their images on first use; building them here keeps the tests' own time
+# for the tests (busybox and pause from Debian's static busybox, nginx by debootstrap).
+integration/testbed/images.sh build
 
 echo "== tests =="
 cargo test --workspace --release

@@ -115,7 +115,7 @@ start() {
 shim_pids() {
   local dir argv
   for dir in /proc/[0-9]*; do
-    argv=$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null) || continue
+    argv=$( { tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null) || continue
     case "$argv" in
       *containerd-shim*" -address $address "*) echo "${dir#/proc/}" ;;
     esac
