@@ -28,7 +28,7 @@ pub struct Testbed {
     pub address: PathBuf,
     pub run_dir: PathBuf,
     ctr: PathBuf,
-    _containerd: Child,
+    _containerd: std::sync::Mutex<Child>,
     _dir: tempfile::TempDir,
 }
 
@@ -100,43 +100,14 @@ fn start() -> Testbed {
         .unwrap();
     std::fs::create_dir_all(run.join("cni/bin")).unwrap();
     std::fs::create_dir_all(run.join("cni/conf")).unwrap();
-    let log = std::fs::File::create(run.join("containerd.log")).unwrap();
-    let mut command = Command::new(bin.join("containerd"));
-    command
-        .arg("--config")
-        .arg(run.join("config.toml"))
-        .env(
-            "PATH",
-            format!(
-                "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
-                release.display(),
-                bin.display()
-            ),
-        )
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    // SAFETY: prctl is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    // The death signal follows the spawning *thread*: spawn from one that lives as long as the process.
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        sender.send(command.spawn().expect("containerd starts")).unwrap();
-        loop {
-            std::thread::park();
-        }
-    });
-    let containerd = receiver.recv().unwrap();
+    std::fs::File::create(run.join("containerd.log")).unwrap();
+    let containerd = spawn_containerd(&run);
+    register_tear_down(&run);
     let testbed = Testbed {
         address: run.join("containerd.sock"),
         run_dir: run.clone(),
         ctr: bin.join("ctr"),
-        _containerd: containerd,
+        _containerd: std::sync::Mutex::new(containerd),
         _dir: dir,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -149,8 +120,9 @@ fn start() -> Testbed {
         std::thread::sleep(Duration::from_millis(100));
     }
     let images = repo.join(".testbed/images");
-    if !images.join("busybox.tar").exists() {
+    if !images.join("busybox.tar").exists() || !images.join("pause.tar").exists() {
         let status = Command::new(repo.join("integration/testbed/images.sh"))
+            .arg("build")
             .status()
             .unwrap();
         assert!(status.success(), "building the test images failed");
@@ -263,4 +235,219 @@ impl Testbed {
         }
         let _ = self.ctr(&["containers", "delete", id]);
     }
+}
+
+impl Testbed {
+    /// The pid of this test binary's containerd (the current one, after a restart).
+    pub fn containerd_pid(&self) -> u32 {
+        self._containerd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .id()
+    }
+
+    /// The shim configuration containerd passes to its shims (STRICT_CONFIG); re-read by every new shim.
+    pub fn strict_config(&self) -> PathBuf {
+        self.run_dir.join("strict.toml")
+    }
+
+    /// Stops containerd with SIGTERM (SIGKILL after 20 s), waits for it, and starts it again with the same
+    /// configuration, environment and log (appended). Running shims and containers are left alone, as
+    /// when a node's containerd restarts. Returns how the old containerd ended.
+    pub fn restart_containerd(&self) -> std::process::ExitStatus {
+        let mut child = self._containerd.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: kill(2) on the pid of our own unreaped child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        *child = spawn_containerd(&self.run_dir);
+        drop(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.ctr(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "the restarted containerd did not answer: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        status
+    }
+}
+
+/// containerd as `start` runs it (same arguments and environment), its output appended to the log. Dies
+/// with the test process (PR_SET_PDEATHSIG), spawned from a thread that lives as long as the process.
+fn spawn_containerd(run: &Path) -> Child {
+    let repo = repo();
+    let bin = repo.join(".testbed/containerd/usr/bin");
+    let release = repo.join("target/release");
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(run.join("containerd.log"))
+        .unwrap();
+    let mut command = Command::new(bin.join("containerd"));
+    command
+        .arg("--config")
+        .arg(run.join("config.toml"))
+        .env("STRICT_CONFIG", run.join("strict.toml"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                release.display(),
+                bin.display()
+            ),
+        )
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    // The death signal follows the spawning *thread*: spawn from one that lives as long as the process.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        sender
+            .send(command.spawn().expect("containerd starts"))
+            .unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    let child = receiver.recv().unwrap();
+    // For containerd.sh stop, which the tear-down uses.
+    std::fs::write(run.join("containerd.pid"), child.id().to_string()).unwrap();
+    child
+}
+
+/// At exit (libtest ends with `exit`, which runs atexit handlers) the test bed goes away whole: tasks
+/// killed, containerd stopped, shims that outlived it killed, mounts undone (containerd.sh stop), and the
+/// directory removed. Statics are never dropped, so a Drop impl would not do.
+fn register_tear_down(run: &Path) {
+    static RUN_DIR: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn tear_down() {
+        if let Some(run) = RUN_DIR.get() {
+            let _ = Command::new(repo().join("integration/testbed/containerd.sh"))
+                .arg("stop")
+                .env("STRICT_TESTBED_RUN", run)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir_all(run);
+        }
+    }
+    if RUN_DIR.set(run.to_owned()).is_ok() {
+        // SAFETY: registering a plain extern "C" function.
+        unsafe { libc::atexit(tear_down) };
+    }
+}
+
+impl Testbed {
+    /// Makes `localhost/strict/<name>:1` available to this test binary's containerd and returns that
+    /// reference: builds `.testbed/images/<name>.tar` if it is missing (`images.sh build <name>`), then
+    /// imports it, once per test binary. Fails (never skips) when the image cannot be built or imported.
+    pub fn import_image(&self, name: &str) -> String {
+        static IMPORTED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let reference = format!("localhost/strict/{name}:1");
+        // Held while building and importing: concurrent tests wait for the first one.
+        let mut imported = IMPORTED.lock().unwrap_or_else(|e| e.into_inner());
+        if imported.contains(name) {
+            return reference;
+        }
+        let repo = repo();
+        let out = Command::new(repo.join("integration/testbed/images.sh"))
+            .args(["build", name])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building the {name} image failed (integration/testbed/images.sh build {name}): {} {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let tar = repo.join(".testbed/images").join(format!("{name}.tar"));
+        let out = self.ctr_with_timeout(
+            &["images", "import", tar.to_str().unwrap()],
+            Duration::from_secs(300),
+        );
+        assert!(
+            out.status.success(),
+            "importing {}: {}",
+            tar.display(),
+            text(&out.stderr)
+        );
+        imported.insert(name.to_owned());
+        reference
+    }
+}
+
+impl Testbed {
+    /// `ctr` with this test bed's address and namespace and nothing else: for callers that give it their own
+    /// stdio (a terminal) or wait for it themselves.
+    pub fn ctr_command(&self) -> Command {
+        let mut command = Command::new(&self.ctr);
+        command
+            .arg("--address")
+            .arg(&self.address)
+            .arg("-n")
+            .arg(NAMESPACE);
+        command
+    }
+
+    /// The pid of task `id`'s init process, from `ctr tasks list` (fails the test if there is no such task).
+    pub fn task_pid(&self, id: &str) -> u32 {
+        let out = self.ctr(&["tasks", "list"]);
+        let list = text(&out.stdout);
+        list.lines()
+            .find_map(|line| {
+                let mut fields = line.split_whitespace();
+                (fields.next() == Some(id)).then(|| fields.next()?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no task {id} in `ctr tasks list`: {list}"))
+    }
+}
+
+/// The cgroup directory of `pid` for a cgroup v1 `controller` (`/sys/fs/cgroup/<controller>/<path>`, from
+/// /proc/<pid>/cgroup), or its unified (v2) directory when no v1 hierarchy has that controller.
+pub fn cgroup_dir(pid: u32, controller: &str) -> PathBuf {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/cgroup: {e}"));
+    let mut unified = None;
+    for line in table.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
+        let (Some(controllers), Some(path)) = (controllers, path) else {
+            continue;
+        };
+        let path = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == controller) {
+            return Path::new("/sys/fs/cgroup").join(controllers).join(path);
+        }
+        if controllers.is_empty() {
+            unified = Some(path.to_string());
+        }
+    }
+    let path = unified.unwrap_or_else(|| panic!("pid {pid} has no {controller} cgroup: {table}"));
+    let root = if Path::new("/sys/fs/cgroup/unified").is_dir() {
+        Path::new("/sys/fs/cgroup/unified")
+    } else {
+        Path::new("/sys/fs/cgroup")
+    };
+    root.join(path)
 }

@@ -89,32 +89,6 @@ fn tb_ctr() -> std::path::PathBuf {
 }
 
 #[test]
-fn many_create_delete_cycles_leave_nothing_behind() {
-    let tb = testbed();
-    let mounts_before = std::fs::read_to_string("/proc/self/mounts").unwrap().lines().count();
-    for _ in 0..20 {
-        let out = tb.run(STRICT, &[], &["true"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-    let mounts_after = std::fs::read_to_string("/proc/self/mounts").unwrap().lines().count();
-    assert!(mounts_after <= mounts_before, "{mounts_before} mounts before, {mounts_after} after");
-    // Every shim exits once its last container is deleted.
-    let mut shims = 0;
-    for _ in 0..50 {
-        shims = std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("cmdline")).ok())
-            .filter(|cmd| cmd.contains("containerd-shim-strict-v2") && cmd.contains(tb.address.to_str().unwrap()) && cmd.contains("run-"))
-            .count();
-        if shims == 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(shims, 0, "shims of deleted containers are still running");
-}
-
-#[test]
 fn the_shim_answers_version() {
     let shim = strict_integration::repo().join("target/release/containerd-shim-strict-v2");
     let out = std::process::Command::new(shim).arg("-v").output().unwrap();

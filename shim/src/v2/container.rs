@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use containerd_shim::api::{CreateTaskRequest, ExecProcessRequest};
 use containerd_shim::protos::events::task::{
@@ -64,6 +64,8 @@ pub struct Process {
     pub phase: watch::Sender<Phase>,
     pub exit: watch::Receiver<Option<Exit>>,
     exit_tx: Arc<watch::Sender<Option<Exit>>>,
+    /// Set once the recorded exit's TaskExit has been published: a TaskDelete must not overtake it.
+    exit_published: Arc<watch::Sender<bool>>,
     /// An exec's process spec (JSON), gated, until it is started.
     pending_spec: Option<Vec<u8>>,
 }
@@ -79,12 +81,26 @@ impl Process {
             phase: watch::channel(Phase::Created).0,
             exit,
             exit_tx: Arc::new(exit_tx),
+            exit_published: Arc::new(watch::channel(false).0),
             pending_spec: None,
         }
     }
 
     pub fn exited(&self) -> Option<Exit> {
         *self.exit.borrow()
+    }
+
+    /// The exit once it is recorded and its TaskExit published, or None after `limit`.
+    pub async fn published_exit(&self, limit: Duration) -> Option<Exit> {
+        let mut published = self.exit_published.subscribe();
+        let published = tokio::time::timeout(limit, published.wait_for(|p| *p))
+            .await
+            .is_ok_and(|p| p.is_ok());
+        if published {
+            self.exited()
+        } else {
+            None
+        }
     }
 
     pub fn status(&self, paused: bool) -> Status {
@@ -187,12 +203,18 @@ impl Container {
         let mut init = Process::new("", stdio);
         let (mut io, fds) = ProcessIo::prepare(&init.stdio, id, &ctx.namespace)?;
         let pid_file = bundle.join("init.pid");
+        if let Some(saved) = ctx.runtime.saved_settings() {
+            saved.save(bundle)?;
+        }
         let since = Instant::now();
         ctx.runtime.create(id, bundle, &pid_file, fds).await?;
         io.started().await?;
         init.pid = read_pid(&pid_file)?;
         *init.io.lock().await = io;
-        let oom = OomWatch::start(ctx.clone(), id, init.pid)
+        let oom = ctx
+            .runtime
+            .memory_cgroup(init.pid)
+            .and_then(|(v2, dir)| OomWatch::start(ctx.clone(), id, v2, dir))
             .map_err(|error| tracing::warn!(container = id, %error, "OOM events unavailable"))
             .ok();
         watch_exit(ctx, id, &init, since, oom.clone());
@@ -354,6 +376,7 @@ fn watch_exit(
     let (ctx, id) = (ctx.clone(), id.to_string());
     let (exec_id, pid) = (process.exec_id.clone(), process.pid);
     let exit_tx = process.exit_tx.clone();
+    let exit_published = process.exit_published.clone();
     let io = process.io.clone();
     let mut phase = process.phase.subscribe();
     tokio::spawn(async move {
@@ -381,6 +404,7 @@ fn watch_exit(
             ..Default::default()
         };
         ctx.events.publish(topics::EXIT, Box::new(event)).await;
+        exit_published.send_replace(true);
         tracing::info!(container = %id, exec = %exec_id, pid, code, "process exited");
     });
 }

@@ -9,7 +9,7 @@ use containerd_shim::DeleteResponse;
 
 use crate::v2::exits::Exits;
 use crate::v2::gate::Gate;
-use crate::v2::runtime::{OciRuntime, RuncCli};
+use crate::v2::runtime::{OciRuntime, RuncCli, SavedRuntime};
 use crate::v2::{config_file, runtime_root, ShimArgs};
 
 pub async fn delete(flags: &ShimArgs) -> containerd_shim::Result<DeleteResponse> {
@@ -22,20 +22,27 @@ pub async fn delete(flags: &ShimArgs) -> containerd_shim::Result<DeleteResponse>
     let exits = Exits::start()
         .await
         .map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
-    let runtime = RuncCli::new(
-        config.runtime.binary.clone(),
-        runtime_root(&config, &flags.namespace),
-        config.runtime.systemd_cgroup,
-        exits,
-    );
+    // The runtime that created the container, as the bundle recorded it; the configuration only when the
+    // shim died before it wrote the record.
+    let saved = SavedRuntime::load(&bundle).unwrap_or_else(|| SavedRuntime {
+        binary: config.runtime.binary.clone(),
+        root: runtime_root(&config, &flags.namespace),
+        systemd_cgroup: config.runtime.systemd_cgroup,
+    });
+    let runtime = RuncCli::new(saved.binary, saved.root, saved.systemd_cgroup, exits);
     if let Err(error) = runtime.delete(&flags.id, true).await {
         // Already gone is fine; anything else is reported but must not stop the cleanup.
         eprintln!("strict shim delete: {error}");
     }
     let rootfs = bundle.join("rootfs");
     let _ = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH);
+    // The init's pid, as containerd-shim-runc-v2 reports it: containerd puts it in the TaskExit it publishes.
+    let pid = std::fs::read_to_string(bundle.join("init.pid"))
+        .ok()
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or(0);
     Ok(DeleteResponse {
-        pid: 0,
+        pid,
         exit_status: 128 + libc::SIGKILL as u32,
         exited_at: MessageField::some(SystemTime::now().into()),
         ..Default::default()

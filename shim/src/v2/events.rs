@@ -1,11 +1,18 @@
 //! Task events to containerd. `EventSink` is the seam: containerd's publisher in the shim, a recorder in tests.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use containerd_shim::protos::protobuf::MessageDyn;
-use containerd_shim::publisher::RemotePublisher;
-use containerd_shim::Context;
+use containerd_shim::protos::protobuf::{MessageDyn, MessageFull};
+use std::os::fd::IntoRawFd;
+
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
+use containerd_shim::protos::shim_async::{Client, EventsClient};
+use containerd_shim::protos::ttrpc::context::Context;
 
 #[async_trait]
 pub trait EventSink: Send + Sync {
@@ -13,35 +20,140 @@ pub trait EventSink: Send + Sync {
 }
 
 /// containerd's ttrpc event service, for one namespace.
+///
+/// Not containerd-shim's `RemotePublisher`: that one reconnects only on some errors and gives up on an
+/// event after five tries, so events were lost across a containerd restart (a dead connection reports
+/// "reserve channel capacity failed", not "closed"). Here one task forwards events in order; on any
+/// error it reconnects and retries the same event, with backoff, for as long as containerd may take to
+/// come back. Callers only enqueue, so a slow containerd never blocks the task service.
 pub struct Publisher {
-    pub remote: RemotePublisher,
-    pub namespace: String,
+    queue: tokio::sync::mpsc::UnboundedSender<Envelope>,
+    namespace: String,
+}
+
+/// How long one event is retried before it is dropped (and the loss logged).
+const RETRY_FOR: Duration = Duration::from_secs(300);
+
+impl Publisher {
+    /// Publishes to containerd's ttrpc `address` (TTRPC_ADDRESS; containerd-shim's publisher knows it).
+    pub fn new(address: String, namespace: String) -> Publisher {
+        let (queue, mut pending) = tokio::sync::mpsc::unbounded_channel::<Envelope>();
+        tokio::spawn(async move {
+            let mut client: Option<EventsClient> = None;
+            while let Some(envelope) = pending.recv().await {
+                let topic = envelope.topic.clone();
+                let mut request = ForwardRequest::new();
+                request.set_envelope(envelope);
+                let deadline = tokio::time::Instant::now() + RETRY_FOR;
+                let mut backoff = Duration::from_millis(50);
+                loop {
+                    if client.is_none() {
+                        client = connect(&address).await;
+                    }
+                    if let Some(events) = &client {
+                        match events.forward(Context::default(), &request).await {
+                            Ok(_) => break,
+                            Err(error) => {
+                                tracing::debug!(%topic, %error, "forwarding an event failed; reconnecting");
+                                client = None;
+                            }
+                        }
+                    }
+                    if tokio::time::Instant::now() + backoff > deadline {
+                        tracing::error!(%topic, "containerd did not take the event for {RETRY_FOR:?}: dropped");
+                        break;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        });
+        Publisher { queue, namespace }
+    }
+}
+
+async fn connect(address: &str) -> Option<EventsClient> {
+    let path = address.strip_prefix("unix://").unwrap_or(address).to_owned();
+    match tokio::task::spawn_blocking(move || std::os::unix::net::UnixStream::connect(path)).await {
+        Ok(Ok(stream)) => {
+            // SAFETY: the fd is a connected unix socket whose ownership passes to the client.
+            let client = unsafe { Client::from_raw_unix_socket_fd(stream.into_raw_fd()) };
+            Some(EventsClient::new(client))
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(%address, %error, "connecting to containerd's event service");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 #[async_trait]
 impl EventSink for Publisher {
     async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        if let Err(error) = self
-            .remote
-            .publish(Context::default(), topic, &self.namespace, event)
-            .await
-        {
-            tracing::warn!(%topic, %error, "publishing an event failed");
+        let mut envelope = Envelope::new();
+        envelope.set_topic(topic.to_owned());
+        envelope.set_namespace(self.namespace.clone());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut timestamp = Timestamp::new();
+        timestamp.seconds = now.as_secs() as i64;
+        timestamp.nanos = now.subsec_nanos() as i32;
+        envelope.set_timestamp(timestamp);
+        // containerd's form of Any: the bare message name as the type URL.
+        match containerd_shim::util::convert_to_any(event) {
+            Ok(any) => envelope.set_event(any),
+            Err(error) => {
+                tracing::error!(%topic, %error, "encoding an event");
+                return;
+            }
+        }
+        if self.queue.send(envelope).is_err() {
+            tracing::error!(%topic, "the event publisher has stopped");
         }
     }
 }
 
-/// Keeps events in order of publication (tests).
+/// Keeps events in order of publication (tests). Like containerd's publisher, whose queue may make a
+/// publication wait, it yields before recording, and a topic can be made slower still.
 #[derive(Default)]
 pub struct Recorder {
-    pub events: std::sync::Mutex<Vec<(String, String)>>,
+    pub events: Mutex<Vec<(String, Box<dyn MessageDyn>)>>,
+    slow: Mutex<HashMap<String, Duration>>,
+}
+
+impl Recorder {
+    /// Publications of `topic` take `delay` before they are recorded.
+    pub fn slow_down(&self, topic: &str, delay: Duration) {
+        self.slow.lock().unwrap().insert(topic.to_string(), delay);
+    }
+
+    /// The topics published so far, in order.
+    pub fn topics(&self) -> Vec<String> {
+        let events = self.events.lock().unwrap();
+        events.iter().map(|(topic, _)| topic.clone()).collect()
+    }
+
+    /// The events of type `M` published so far, in order.
+    pub fn all<M: MessageFull>(&self) -> Vec<M> {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter_map(|(_, event)| event.downcast_ref::<M>().cloned())
+            .collect()
+    }
 }
 
 #[async_trait]
 impl EventSink for Recorder {
     async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        let text = containerd_shim::protos::protobuf::text_format::print_to_string(&*event);
-        self.events.lock().unwrap().push((topic.to_string(), text));
+        let delay = self.slow.lock().unwrap().get(topic).copied();
+        match delay {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => tokio::task::yield_now().await,
+        }
+        self.events.lock().unwrap().push((topic.to_string(), event));
     }
 }
 

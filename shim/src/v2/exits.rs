@@ -26,7 +26,8 @@ pub struct Exits {
 struct Inner {
     waiters: HashMap<i32, Vec<oneshot::Sender<i32>>>,
     unclaimed: HashMap<i32, (i32, Instant)>,
-    order: VecDeque<i32>,
+    /// Unclaimed exits, oldest first; an entry whose pid was claimed or seen again since is stale.
+    order: VecDeque<(i32, Instant)>,
 }
 
 impl Exits {
@@ -54,11 +55,15 @@ impl Exits {
             }
             return;
         }
-        inner.unclaimed.insert(pid, (code, Instant::now()));
-        inner.order.push_back(pid);
+        let seen = Instant::now();
+        inner.unclaimed.insert(pid, (code, seen));
+        inner.order.push_back((pid, seen));
         while inner.order.len() > UNCLAIMED_LIMIT {
-            if let Some(old) = inner.order.pop_front() {
-                inner.unclaimed.remove(&old);
+            if let Some((old, when)) = inner.order.pop_front() {
+                // Only the exit this entry recorded: a recycled pid's newer exit stays.
+                if inner.unclaimed.get(&old).is_some_and(|&(_, at)| at == when) {
+                    inner.unclaimed.remove(&old);
+                }
             }
         }
     }
@@ -97,6 +102,26 @@ mod tests {
         let rx = exits.watch(42, since);
         exits.exited(42, 0);
         assert_eq!(rx.await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_recycled_pids_newer_exit_outlives_its_older_entry() {
+        let exits = Exits::default();
+        let since = Instant::now();
+        exits.exited(42, 1);
+        for pid in 1000..1000 + UNCLAIMED_LIMIT as i32 - 2 {
+            exits.exited(pid, 0);
+        }
+        // pid 42 again: its first entry is now the oldest and is pushed out by the next exit.
+        exits.exited(42, 7);
+        exits.exited(99_999, 0);
+        let newer = tokio::time::timeout(std::time::Duration::from_secs(1), exits.watch(42, since));
+        assert_eq!(newer.await.expect("the newer exit is kept").unwrap(), 7);
+        // The limit still holds: one more exit pushes out the oldest one (pid 1000's).
+        exits.exited(99_998, 0);
+        let late = exits.watch(1000, since);
+        exits.exited(1000, 5);
+        assert_eq!(late.await.unwrap(), 5);
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! The shim's own logs: `tracing` events written to the `log` fifo containerd opened in the bundle
 //! directory, so they appear in containerd's log; stderr when there is no fifo (tests, manual runs).
+//! The containerd-shim and ttrpc crates log through `log`; `try_init` installs the bridge (tracing-log), so
+//! their records (a publisher that cannot reach containerd, say) land in the same place.
 
 use std::fs::OpenOptions;
 use std::sync::Mutex;

@@ -16,6 +16,8 @@ pub mod runtime;
 pub mod start;
 pub mod stats;
 pub mod task;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -116,10 +118,10 @@ impl containerd_shim::Shim for StrictShim {
             namespace: self.args.namespace.clone(),
             runtime,
             exits,
-            events: Arc::new(Publisher {
-                remote: publisher,
-                namespace: self.args.namespace.clone(),
-            }),
+            events: Arc::new(Publisher::new(
+                publisher.address.clone(),
+                self.args.namespace.clone(),
+            )),
             gate: Arc::new(gate),
         };
         TaskService::new(ctx, self.exit.clone())

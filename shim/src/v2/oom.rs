@@ -11,7 +11,7 @@ use containerd_shim::protos::events::task::TaskOOM;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify};
 
 use crate::v2::container::Context;
 use crate::v2::error::{Error, Result};
@@ -22,6 +22,8 @@ pub struct OomWatch {
     id: String,
     counter: Counter,
     reported: AtomicU64,
+    /// Held from reading the counter to publishing: the exit path's report waits for one in flight.
+    reporting: Mutex<()>,
     stop: Notify,
 }
 
@@ -80,8 +82,8 @@ pub fn memory_cgroup(pid: u32) -> Result<(bool, PathBuf)> {
 }
 
 impl OomWatch {
-    pub fn start(ctx: Context, id: &str, pid: u32) -> Result<Arc<OomWatch>> {
-        let (v2, dir) = memory_cgroup(pid)?;
+    /// Watches the memory cgroup `dir` (cgroup v2 when `v2`), as `OciRuntime::memory_cgroup` finds it.
+    pub fn start(ctx: Context, id: &str, v2: bool, dir: PathBuf) -> Result<Arc<OomWatch>> {
         let counter = if v2 {
             Counter::V2(dir.clone())
         } else {
@@ -92,6 +94,7 @@ impl OomWatch {
             id: id.to_string(),
             reported: AtomicU64::new(counter.read()),
             counter,
+            reporting: Mutex::new(()),
             stop: Notify::new(),
         });
         let notifications = if v2 {
@@ -117,8 +120,10 @@ impl OomWatch {
         Ok(watch)
     }
 
-    /// Publishes TaskOOM if the kernel counted OOM kills not reported yet.
+    /// Publishes TaskOOM if the kernel counted OOM kills not reported yet. When it returns, every kill
+    /// counted so far has been published, by this call or by one that was in flight.
     pub async fn report_pending(&self) {
+        let _reporting = self.reporting.lock().await;
         let now = self.counter.read();
         let before = self.reported.swap(now, Ordering::SeqCst);
         if now > before {

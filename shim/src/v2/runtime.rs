@@ -39,6 +39,42 @@ pub trait OciRuntime: Send + Sync {
     /// Applies the LinuxResources JSON in `resources`.
     async fn update(&self, id: &str, resources: &Path) -> Result<()>;
     async fn pids(&self, id: &str) -> Result<Vec<i32>>;
+    /// The memory cgroup the container's init `pid` runs in, where the kernel counts OOM kills:
+    /// (cgroup v2?, its directory). The runtime put it there, so by default it is read from /proc.
+    fn memory_cgroup(&self, pid: u32) -> Result<(bool, PathBuf)> {
+        crate::v2::oom::memory_cgroup(pid)
+    }
+    /// How to reach this container's runtime state again, saved in the bundle at create so that the
+    /// `delete` action cleans up with the runtime the container was created with, whatever the
+    /// configuration says by then.
+    fn saved_settings(&self) -> Option<SavedRuntime> {
+        None
+    }
+}
+
+/// The bundle's record of the runtime that created the container (`strict-runtime.json`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SavedRuntime {
+    pub binary: PathBuf,
+    /// `--root`, the namespace's directory included.
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+impl SavedRuntime {
+    pub const FILE: &'static str = "strict-runtime.json";
+
+    pub fn save(&self, bundle: &Path) -> Result<()> {
+        let json = serde_json::to_vec(self).expect("plain data serialises");
+        std::fs::write(bundle.join(Self::FILE), json)
+            .map_err(Error::io(format!("writing {}", Self::FILE)))
+    }
+
+    /// None when the bundle has no (readable) record.
+    pub fn load(bundle: &Path) -> Option<SavedRuntime> {
+        let bytes = std::fs::read(bundle.join(Self::FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
 }
 
 /// runc's (or crun's) command line.
@@ -120,7 +156,7 @@ impl RuncCli {
     fn spawn_error(&self, what: &str, error: std::io::Error) -> Error {
         let message = if error.kind() == std::io::ErrorKind::NotFound {
             format!(
-                "the OCI runtime {} is missing: install it, or name another with `runtime` in the shim's configuration",
+                "the OCI runtime {} is missing: install it, or set `binary` in the `[runtime]` table of the shim's configuration (STRICT_CONFIG or /etc/containerd/strict.toml)",
                 self.binary.display()
             )
         } else {
@@ -224,6 +260,14 @@ pub fn log_path(bundle: &Path) -> PathBuf {
 
 #[async_trait]
 impl OciRuntime for RuncCli {
+    fn saved_settings(&self) -> Option<SavedRuntime> {
+        Some(SavedRuntime {
+            binary: self.binary.clone(),
+            root: self.root.clone(),
+            systemd_cgroup: self.systemd_cgroup,
+        })
+    }
+
     async fn create(
         &self,
         id: &str,

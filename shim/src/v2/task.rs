@@ -45,7 +45,12 @@ impl Task for TaskService {
         let process = container.process(&req.exec_id)?;
         let exit = process.exited();
         Ok(StateResponse {
-            id: req.id.clone(),
+            // The process's own id, as containerd-shim-runc-v2 answers: the exec id for an exec.
+            id: if req.exec_id.is_empty() {
+                req.id.clone()
+            } else {
+                req.exec_id.clone()
+            },
             bundle: container.bundle.display().to_string(),
             pid: process.pid,
             status: process.status(container.paused).into(),
@@ -130,17 +135,12 @@ impl Task for TaskService {
             .into());
         }
         container.destroy(&self.ctx).await?;
-        // A created container that never ran was killed by the forced delete: wait for its exit.
-        let mut exit_rx = container.init.exit.clone();
-        let exit = match tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            exit_rx.wait_for(|e| e.is_some()),
-        )
-        .await
-        {
-            Ok(Ok(exit)) => *exit,
-            _ => None,
-        };
+        // A created container that never ran was killed by the forced delete: wait for its exit. Either
+        // way TaskDelete follows the TaskExit, whose publication may still be in flight.
+        let exit = container
+            .init
+            .published_exit(std::time::Duration::from_secs(5))
+            .await;
         let (code, exited_at) = match exit {
             Some(exit) => (exit.code, exit.timestamp()),
             None => (137, MessageField::some(std::time::SystemTime::now().into())),
@@ -275,16 +275,23 @@ impl Task for TaskService {
     }
 
     async fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> TtrpcResult<Empty> {
-        let console = {
+        let (terminal, console) = {
             let containers = self.containers.lock().await;
             let container = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
             let process = container.process(&req.exec_id)?;
             let io = process.io.clone();
             let console = io.lock().await.console.clone();
-            console
+            (process.stdio.terminal, console)
         };
-        let console = console
-            .ok_or_else(|| Error::FailedPrecondition("the process has no terminal".into()))?;
+        let Some(console) = console else {
+            // A terminal process whose exit has been processed no longer has its pty (dropped when its output
+            // was drained): clients resize right after the start and on SIGWINCH, whatever the process's
+            // state, and containerd-shim-runc-v2 answers them without an error too.
+            if terminal {
+                return Ok(Empty::new());
+            }
+            return Err(Error::FailedPrecondition("the process has no terminal".into()).into());
+        };
         console::resize(&console, req.width, req.height)?;
         Ok(Empty::new())
     }
