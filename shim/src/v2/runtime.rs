@@ -214,7 +214,59 @@ impl RuncCli {
 
 impl RuncCli {
     /// The seccomp filter flags the runtime applies (`<runtime> features`); none when it cannot say.
+    /// Every shim needs this before its first Create; asking runc costs a fork and exec (~6 ms), so the
+    /// answer is kept next to the runtime's state, keyed by the binary's identity, for the next shim.
     pub async fn seccomp_flags(&self) -> Vec<String> {
+        let identity = self.binary_identity();
+        let cache = self.root.parent().map(|dir| dir.join(".strict-runtime-features.json"));
+        if let (Some(identity), Some(cache)) = (&identity, &cache) {
+            if let Ok(bytes) = std::fs::read(cache) {
+                if let Ok((seen, flags)) = serde_json::from_slice::<(String, Vec<String>)>(&bytes) {
+                    if &seen == identity {
+                        return flags;
+                    }
+                }
+            }
+        }
+        let flags = self.probe_seccomp_flags().await;
+        if let (Some(identity), Some(cache)) = (identity, cache) {
+            // Best effort: written whole (rename), so a concurrent reader never sees half of it.
+            let json = serde_json::to_vec(&(identity, &flags)).expect("plain data serialises");
+            if let Some(dir) = cache.parent() {
+                if std::fs::create_dir_all(dir).is_ok() {
+                    let _ = tempfile::NamedTempFile::new_in(dir).and_then(|file| {
+                        std::fs::write(file.path(), &json)?;
+                        file.persist(&cache).map(|_| ()).map_err(|e| e.error)
+                    });
+                }
+            }
+        }
+        flags
+    }
+
+    /// Path, size and modification time of the runtime binary: a new runc is probed again.
+    fn binary_identity(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let path = if self.binary.components().count() > 1 {
+            self.binary.clone()
+        } else {
+            std::env::var_os("PATH")
+                .map(|paths| std::env::split_paths(&paths).map(|dir| dir.join(&self.binary)).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .find(|candidate| candidate.is_file())?
+        };
+        let meta = std::fs::metadata(&path).ok()?;
+        Some(format!(
+            "{} {} {}.{}",
+            path.display(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        ))
+    }
+
+    async fn probe_seccomp_flags(&self) -> Vec<String> {
         let mut command = self.command(None);
         command.arg("features");
         match self.run("features", command, None).await {
