@@ -12,6 +12,9 @@ use crate::pattern::PathPattern;
 pub struct PolicyConfig {
     /// The host snap whose plugs apply (its plug list is `vendor-profiles/snaps/<snap>.toml`).
     pub snap: String,
+    /// The host's connected plugs as a static list (`INTERFACE[:ATTR=VALUE,...]`), used instead of the
+    /// snap's embedded default connections when set.
+    pub connections: Option<Vec<String>>,
     /// Privileged containers also need docker-support with `privileged-containers: true` connected.
     pub allow_privileged: bool,
     /// OCI hooks run on the host; only these executables may appear in a spec's hooks.
@@ -51,6 +54,7 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             snap: "microk8s".into(),
+            connections: None,
             allow_privileged: false,
             allowed_hooks: Vec::new(),
             apparmor_profile: None,
@@ -132,6 +136,10 @@ impl PolicyConfig {
                     format!("path {} is not absolute", path.display()),
                 ));
             }
+        }
+        for plug in self.connections.iter().flatten() {
+            crate::Plug::parse(plug)
+                .map_err(|e| Error::profile(file, format!("key `connections`: {e}")))?;
         }
         for pattern in &self.node.protected {
             PathPattern::parse(pattern)

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strict_policy::{Catalog, Permissions, Plug, PolicyConfig, Result};
+use strict_policy::{Catalog, Error, Permissions, Plug, PolicyConfig, Result};
 
 /// Where the shim looks for its configuration when none is named.
 pub const DEFAULT_CONFIG: &str = "/etc/containerd/strict.toml";
@@ -48,14 +48,21 @@ pub fn load_catalog(config: &PolicyConfig, profiles: Option<&Path>) -> Result<Ca
     }
 }
 
-/// Host permissions from explicit plugs (`--connect`), or the snap's embedded default connections.
+/// Host permissions from explicit plugs (`--connect`), else the configuration's static `connections`, else
+/// the snap's embedded default connections.
 pub fn load_permissions(
     config: PolicyConfig,
     catalog: Catalog,
     connect: &[String],
 ) -> Result<Permissions> {
     let catalog = Arc::new(catalog);
-    let (plugs, source) = if connect.is_empty() {
+    let (plugs, source) = if let (true, Some(static_list)) = (connect.is_empty(), &config.connections) {
+        let plugs = static_list
+            .iter()
+            .map(|p| Plug::parse(p))
+            .collect::<Result<Vec<_>>>()?;
+        (plugs, "the configuration's static list (`connections`)".to_string())
+    } else if connect.is_empty() {
         let plugs = catalog.default_connections(&config.snap)?;
         let source = format!(
             "the embedded default connections of the {} snap",
@@ -69,5 +76,13 @@ pub fn load_permissions(
             .collect::<Result<Vec<_>>>()?;
         (plugs, "--connect".to_string())
     };
-    Permissions::new(catalog, config, plugs, source)
+    let from_configuration = connect.is_empty() && config.connections.is_some();
+    Permissions::new(catalog, config, plugs, source).map_err(|error| match error {
+        // Name where the bad plug came from: the operator's file, not a command line.
+        Error::Plug { plug, message } if from_configuration => Error::Profile {
+            file: "the configuration".into(),
+            message: format!("key `connections`: plug {plug:?}: {message}"),
+        },
+        other => other,
+    })
 }

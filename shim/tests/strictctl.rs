@@ -147,6 +147,35 @@ fn connecting_the_suggested_interface_allows_it() {
 }
 
 #[test]
+fn the_configurations_static_connections_replace_the_snaps_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = etc_spec();
+    spec["mounts"][0]["source"] = json!("/srv/strict-test-data");
+    let path = write_spec(dir.path(), &spec);
+    let config = dir.path().join("strict.toml");
+    std::fs::write(
+        &config,
+        "connections = [\"network\", \"system-files:read=/srv/strict-test-data\"]\n",
+    )
+    .unwrap();
+    let run = |config: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_strictctl"))
+            .args(["check", &path, "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let output = run(&config);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("static list"), "{}", stdout(&output));
+    // A bad plug in the list is an error naming the key, never a silent default.
+    std::fs::write(&config, "connections = [\"no-such-interface\"]\n").unwrap();
+    let output = run(&config);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("connections") && stderr.contains("no-such-interface"), "{stderr}");
+}
+
+#[test]
 fn bad_input_exits_2_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let good = write_spec(dir.path(), &etc_spec());
