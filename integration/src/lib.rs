@@ -96,8 +96,14 @@ fn start() -> Testbed {
     );
     // The shim's configuration: runc keeps its state inside the run directory too.
     let config = run.join("strict.toml");
-    std::fs::write(&config, format!("[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n", run.join("runc").display()))
-        .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n",
+            run.join("runc").display()
+        ),
+    )
+    .unwrap();
     std::fs::create_dir_all(run.join("cni/bin")).unwrap();
     std::fs::create_dir_all(run.join("cni/conf")).unwrap();
     std::fs::File::create(run.join("containerd.log")).unwrap();

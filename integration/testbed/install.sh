@@ -9,7 +9,7 @@ testbed="$repo/.testbed"
 mkdir -p "$testbed"
 
 need=()
-for pkg in runc busybox-static libseccomp-dev pkg-config jq build-essential ca-certificates curl strace debootstrap; do
+for pkg in runc busybox-static libseccomp-dev pkg-config jq build-essential ca-certificates curl strace protobuf-compiler debootstrap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

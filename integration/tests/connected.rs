@@ -7,7 +7,12 @@ use std::sync::Once;
 use strict_integration::{testbed, text, STRICT};
 
 /// The plugs this binary's node has connected: the ones the tests need, and nothing else.
-const CONNECTIONS: &[&str] = &["network", "kvm", "system-files:read=/srv", "network-control"];
+const CONNECTIONS: &[&str] = &[
+    "network",
+    "kvm",
+    "system-files:read=/srv",
+    "network-control",
+];
 
 fn connected() -> &'static strict_integration::Testbed {
     static CONFIGURED: Once = Once::new();

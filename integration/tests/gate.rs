@@ -9,7 +9,11 @@ fn an_ordinary_container_runs_with_its_syscalls_narrowed() {
     let out = tb.run(
         STRICT,
         &[],
-        &["sh", "-c", "echo hello; grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?"],
+        &[
+            "sh",
+            "-c",
+            "echo hello; grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?",
+        ],
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
@@ -18,7 +22,11 @@ fn an_ordinary_container_runs_with_its_syscalls_narrowed() {
     assert!(stdout.contains("Seccomp:\t2"), "{stdout}");
     // ...and keeps user namespaces (unshare) out, as snapd does.
     assert!(stdout.contains("unshare=1"), "{stdout}");
-    assert!(text(&out.stderr).contains("Operation not permitted"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -41,7 +49,11 @@ fn a_runtime_default_container_keeps_what_both_allow() {
 fn the_same_container_under_runc_is_not_narrowed() {
     // The comparison that shows the narrowing is the strict runtime's doing.
     let out = testbed().run(RUNC, &[], &["sh", "-c", "grep Seccomp: /proc/self/status"]);
-    assert!(text(&out.stdout).contains("Seccomp:\t0"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Seccomp:\t0"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 fn assert_refused(flags: &[&str], expected: &str) {
@@ -78,7 +90,10 @@ fn an_explicit_capability_no_interface_grants_is_refused() {
 
 #[test]
 fn the_hosts_ipc_namespace_is_refused() {
-    let mut host = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let mut host = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
     let ns = format!("ipc:/proc/{}/ns/ipc", host.id());
     assert_refused(&["--with-ns", &ns], "the host's ipc namespace");
     let _ = host.kill();
@@ -89,7 +104,10 @@ fn the_hosts_ipc_namespace_is_refused() {
 fn a_shared_mount_is_refused() {
     std::fs::create_dir_all("/tmp/strict-it-shared").unwrap();
     assert_refused(
-        &["--mount", "type=bind,src=/tmp/strict-it-shared,dst=/s,options=rbind:rw:rshared"],
+        &[
+            "--mount",
+            "type=bind,src=/tmp/strict-it-shared,dst=/s,options=rbind:rw:rshared",
+        ],
         "mounts[7]",
     );
 }
@@ -98,16 +116,34 @@ fn a_shared_mount_is_refused() {
 fn a_refused_container_leaves_nothing_behind() {
     let tb = testbed();
     let id = unique("refused");
-    let out = tb.ctr(&["run", "--runtime", STRICT, "--privileged", IMAGE, &id, "true"]);
+    let out = tb.ctr(&[
+        "run",
+        "--runtime",
+        STRICT,
+        "--privileged",
+        IMAGE,
+        &id,
+        "true",
+    ]);
     assert!(!out.status.success());
-    assert!(text(&tb.ctr(&["tasks", "list", "-q"]).stdout).lines().all(|t| t != id));
+    assert!(text(&tb.ctr(&["tasks", "list", "-q"]).stdout)
+        .lines()
+        .all(|t| t != id));
     let bundle = tb.bundle(&id);
     let rootfs_mounted = std::fs::read_to_string("/proc/self/mounts")
         .unwrap()
         .contains(bundle.join("rootfs").to_str().unwrap());
     assert!(!rootfs_mounted, "the rootfs is still mounted");
-    let runc_state = tb.run_dir.join("runc").join(strict_integration::NAMESPACE).join(&id);
-    assert!(!runc_state.exists(), "runc state left at {}", runc_state.display());
+    let runc_state = tb
+        .run_dir
+        .join("runc")
+        .join(strict_integration::NAMESPACE)
+        .join(&id);
+    assert!(
+        !runc_state.exists(),
+        "runc state left at {}",
+        runc_state.display()
+    );
     tb.remove(&id);
 }
 
@@ -119,10 +155,15 @@ fn the_narrowed_spec_is_what_runc_got() {
     let out = tb.ctr(&["run", "-d", "--runtime", STRICT, IMAGE, &id, "sleep", "60"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tb.bundle(&id).join("config.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(tb.bundle(&id).join("config.json")).unwrap())
+            .unwrap();
     tb.remove(&id);
     assert_eq!(spec["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
-    let namespaces: Vec<&str> =
-        spec["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    let namespaces: Vec<&str> = spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
     assert!(namespaces.contains(&"cgroup"), "{namespaces:?}");
 }

@@ -19,26 +19,53 @@ fn detached_exec_pause_resume_metrics_kill_delete() {
     let out = tb.ctr(&["run", "-d", "--runtime", STRICT, IMAGE, &id, "sleep", "300"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let exec = tb.ctr(&["tasks", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo in-exec; exit 7"]);
+    let exec = tb.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "sh",
+        "-c",
+        "echo in-exec; exit 7",
+    ]);
     assert_eq!(exec.status.code(), Some(7));
     assert_eq!(text(&exec.stdout), "in-exec");
 
     assert!(tb.ctr(&["tasks", "pause", &id]).status.success());
-    assert!(text(&tb.ctr(&["tasks", "list"]).stdout).lines().any(|l| l.contains(&id) && l.contains("PAUSED")));
+    assert!(text(&tb.ctr(&["tasks", "list"]).stdout)
+        .lines()
+        .any(|l| l.contains(&id) && l.contains("PAUSED")));
     assert!(tb.ctr(&["tasks", "resume", &id]).status.success());
-    assert!(text(&tb.ctr(&["tasks", "list"]).stdout).lines().any(|l| l.contains(&id) && l.contains("RUNNING")));
+    assert!(text(&tb.ctr(&["tasks", "list"]).stdout)
+        .lines()
+        .any(|l| l.contains(&id) && l.contains("RUNNING")));
 
     let ps = tb.ctr(&["tasks", "ps", &id]);
-    assert!(ps.status.success() && text(&ps.stdout).lines().count() >= 2, "{}", text(&ps.stdout));
+    assert!(
+        ps.status.success() && text(&ps.stdout).lines().count() >= 2,
+        "{}",
+        text(&ps.stdout)
+    );
 
     let metrics = tb.ctr(&["tasks", "metrics", &id]);
     assert!(metrics.status.success(), "{}", text(&metrics.stderr));
-    assert!(text(&metrics.stdout).contains("memory"), "{}", text(&metrics.stdout));
+    assert!(
+        text(&metrics.stdout).contains("memory"),
+        "{}",
+        text(&metrics.stdout)
+    );
 
-    assert!(tb.ctr(&["tasks", "kill", "-s", "SIGKILL", &id]).status.success());
+    assert!(tb
+        .ctr(&["tasks", "kill", "-s", "SIGKILL", &id])
+        .status
+        .success());
     let mut stopped = false;
     for _ in 0..100 {
-        if text(&tb.ctr(&["tasks", "list"]).stdout).lines().any(|l| l.contains(&id) && l.contains("STOPPED")) {
+        if text(&tb.ctr(&["tasks", "list"]).stdout)
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("STOPPED"))
+        {
             stopped = true;
             break;
         }
@@ -53,15 +80,30 @@ fn detached_exec_pause_resume_metrics_kill_delete() {
 fn an_exec_that_would_gain_a_capability_is_refused() {
     let tb = testbed();
     let id = unique("exec");
-    assert!(tb.ctr(&["run", "-d", "--runtime", STRICT, IMAGE, &id, "sleep", "300"]).status.success());
-    let exec = tb.ctr(&["tasks", "exec", "--exec-id", "e1", "--cap-add", "CAP_SYS_ADMIN", &id, "true"]);
+    assert!(tb
+        .ctr(&["run", "-d", "--runtime", STRICT, IMAGE, &id, "sleep", "300"])
+        .status
+        .success());
+    let exec = tb.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "e1",
+        "--cap-add",
+        "CAP_SYS_ADMIN",
+        &id,
+        "true",
+    ]);
     let stderr = text(&exec.stderr);
     tb.remove(&id);
     if exec.status.success() {
         // Some ctr builds have no --cap-add for exec: then nothing was asked for.
         assert!(!stderr.contains("strict: refused"));
     } else {
-        assert!(stderr.contains("strict: refused") || stderr.contains("flag provided but not defined"), "{stderr}");
+        assert!(
+            stderr.contains("strict: refused") || stderr.contains("flag provided but not defined"),
+            "{stderr}"
+        );
     }
 }
 
@@ -70,15 +112,35 @@ fn stdin_reaches_the_container_and_eof_ends_it() {
     let tb = testbed();
     let id = unique("stdin");
     let mut child = std::process::Command::new(tb_ctr())
-        .args(["--address", tb.address.to_str().unwrap(), "-n", strict_integration::NAMESPACE])
-        .args(["run", "--rm", "--runtime", STRICT, IMAGE, &id, "sh", "-c", "wc -c"])
+        .args([
+            "--address",
+            tb.address.to_str().unwrap(),
+            "-n",
+            strict_integration::NAMESPACE,
+        ])
+        .args([
+            "run",
+            "--rm",
+            "--runtime",
+            STRICT,
+            IMAGE,
+            &id,
+            "sh",
+            "-c",
+            "wc -c",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"twelve bytes").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"twelve bytes")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "12");

@@ -56,26 +56,30 @@ pub fn load_permissions(
     connect: &[String],
 ) -> Result<Permissions> {
     let catalog = Arc::new(catalog);
-    let (plugs, source) = if let (true, Some(static_list)) = (connect.is_empty(), &config.connections) {
-        let plugs = static_list
-            .iter()
-            .map(|p| Plug::parse(p))
-            .collect::<Result<Vec<_>>>()?;
-        (plugs, "the configuration's static list (`connections`)".to_string())
-    } else if connect.is_empty() {
-        let plugs = catalog.default_connections(&config.snap)?;
-        let source = format!(
-            "the embedded default connections of the {} snap",
-            config.snap
-        );
-        (plugs, source)
-    } else {
-        let plugs = connect
-            .iter()
-            .map(|p| Plug::parse(p))
-            .collect::<Result<Vec<_>>>()?;
-        (plugs, "--connect".to_string())
-    };
+    let (plugs, source) =
+        if let (true, Some(static_list)) = (connect.is_empty(), &config.connections) {
+            let plugs = static_list
+                .iter()
+                .map(|p| Plug::parse(p))
+                .collect::<Result<Vec<_>>>()?;
+            (
+                plugs,
+                "the configuration's static list (`connections`)".to_string(),
+            )
+        } else if connect.is_empty() {
+            let plugs = catalog.default_connections(&config.snap)?;
+            let source = format!(
+                "the embedded default connections of the {} snap",
+                config.snap
+            );
+            (plugs, source)
+        } else {
+            let plugs = connect
+                .iter()
+                .map(|p| Plug::parse(p))
+                .collect::<Result<Vec<_>>>()?;
+            (plugs, "--connect".to_string())
+        };
     let from_configuration = connect.is_empty() && config.connections.is_some();
     Permissions::new(catalog, config, plugs, source).map_err(|error| match error {
         // Name where the bad plug came from: the operator's file, not a command line.

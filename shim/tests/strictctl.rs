@@ -166,13 +166,20 @@ fn the_configurations_static_connections_replace_the_snaps_defaults() {
     };
     let output = run(&config);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(stdout(&output).contains("static list"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("static list"),
+        "{}",
+        stdout(&output)
+    );
     // A bad plug in the list is an error naming the key, never a silent default.
     std::fs::write(&config, "connections = [\"no-such-interface\"]\n").unwrap();
     let output = run(&config);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("connections") && stderr.contains("no-such-interface"), "{stderr}");
+    assert!(
+        stderr.contains("connections") && stderr.contains("no-such-interface"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -126,7 +126,20 @@ pub struct Container {
     pub paused: bool,
     rootfs_mounted: bool,
     pub oom: Option<Arc<OomWatch>>,
+    /// Execs started whose TaskExit is not published yet: the init's TaskExit waits for them, as
+    /// containerd-shim-runc-v2's does, so a client that sees the container exit has seen its execs exit.
+    live_execs: Arc<watch::Sender<usize>>,
 }
+
+/// How the init's exit watcher deals with the container's execs.
+struct InitExit {
+    live_execs: Arc<watch::Sender<usize>>,
+    /// The container has no pid namespace of its own: its execs outlive the init unless killed.
+    kill_all: bool,
+}
+
+/// How long the init's TaskExit waits for the execs' exits.
+const EXECS_EXIT_LIMIT: Duration = Duration::from_secs(5);
 
 fn stdio_of(terminal: bool, stdin: &str, stdout: &str, stderr: &str) -> Stdio {
     Stdio {
@@ -155,7 +168,12 @@ impl Container {
         let rootfs = bundle.join("rootfs");
         let mounted = mount_rootfs(req, &rootfs).await?;
         let stdio = stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr);
-        match Self::create_with_runtime(ctx, &req.id, &bundle, stdio).await {
+        let init_exit = InitExit {
+            live_execs: Arc::new(watch::channel(0).0),
+            kill_all: !has_own_pid_namespace(&spec),
+        };
+        let live_execs = init_exit.live_execs.clone();
+        match Self::create_with_runtime(ctx, &req.id, &bundle, stdio, init_exit).await {
             Ok((init, oom)) => {
                 let container = Container {
                     id: req.id.clone(),
@@ -166,6 +184,7 @@ impl Container {
                     paused: false,
                     rootfs_mounted: mounted,
                     oom,
+                    live_execs,
                 };
                 let event = TaskCreate {
                     container_id: req.id.clone(),
@@ -199,6 +218,7 @@ impl Container {
         id: &str,
         bundle: &Path,
         stdio: Stdio,
+        init_exit: InitExit,
     ) -> Result<(Process, Option<Arc<OomWatch>>)> {
         let mut init = Process::new("", stdio);
         let (mut io, fds) = ProcessIo::prepare(&init.stdio, id, &ctx.namespace)?;
@@ -217,7 +237,14 @@ impl Container {
             .and_then(|(v2, dir)| OomWatch::start(ctx.clone(), id, v2, dir))
             .map_err(|error| tracing::warn!(container = id, %error, "OOM events unavailable"))
             .ok();
-        watch_exit(ctx, id, &init, since, oom.clone());
+        watch_exit(
+            ctx,
+            id,
+            &init,
+            since,
+            oom.clone(),
+            ExitRole::Init(init_exit),
+        );
         Ok((init, oom))
     }
 
@@ -248,7 +275,7 @@ impl Container {
             .ok_or_else(|| Error::NotFound(format!("exec {exec_id}")))?;
         ensure_startable(process, &id)?;
         process.phase.send_replace(Phase::Starting);
-        match start_exec(ctx, &id, &bundle, process).await {
+        match start_exec(ctx, &id, &bundle, process, self.live_execs.clone()).await {
             Ok(()) => {
                 let event = TaskExecStarted {
                     container_id: id,
@@ -343,7 +370,13 @@ fn ensure_startable(process: &Process, id: &str) -> Result<()> {
     Ok(())
 }
 
-async fn start_exec(ctx: &Context, id: &str, bundle: &Path, process: &mut Process) -> Result<()> {
+async fn start_exec(
+    ctx: &Context,
+    id: &str,
+    bundle: &Path,
+    process: &mut Process,
+    live_execs: Arc<watch::Sender<usize>>,
+) -> Result<()> {
     let spec = process.pending_spec.take().unwrap_or_default();
     let spec_file = bundle.join(format!(".exec-{}.json", process.exec_id));
     let pid_file = bundle.join(format!(".exec-{}.pid", process.exec_id));
@@ -359,8 +392,26 @@ async fn start_exec(ctx: &Context, id: &str, bundle: &Path, process: &mut Proces
     let _ = std::fs::remove_file(&pid_file);
     process.pid = pid?;
     *process.io.lock().await = io;
-    watch_exit(ctx, id, process, since, None);
+    live_execs.send_modify(|n| *n += 1);
+    watch_exit(ctx, id, process, since, None, ExitRole::Exec(live_execs));
     Ok(())
+}
+
+/// Whether the spec gives the container a pid namespace of its own (a new one, not a path to another's).
+fn has_own_pid_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|linux| linux.namespaces().as_ref())
+        .is_some_and(|namespaces| {
+            namespaces.iter().any(|ns| {
+                ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && ns.path().is_none()
+            })
+        })
+}
+
+enum ExitRole {
+    Init(InitExit),
+    Exec(Arc<watch::Sender<usize>>),
 }
 
 /// Waits for the process's exit in the background: records it, lets its output drain, and publishes
@@ -371,6 +422,7 @@ fn watch_exit(
     process: &Process,
     since: Instant,
     oom: Option<Arc<OomWatch>>,
+    role: ExitRole,
 ) {
     let exit = ctx.exits.watch(process.pid as i32, since);
     let (ctx, id) = (ctx.clone(), id.to_string());
@@ -389,6 +441,22 @@ fn watch_exit(
         if let Some(oom) = &oom {
             oom.report_pending().await;
         }
+        if let ExitRole::Init(init) = &role {
+            // With its own pid namespace the kernel ends the execs with the init; without, they are
+            // killed here. Either way their exits go out first.
+            if init.kill_all && *init.live_execs.borrow() > 0 {
+                if let Err(error) = ctx.runtime.kill(&id, libc::SIGKILL as u32, true).await {
+                    tracing::warn!(container = %id, %error, "killing the execs after the init's exit");
+                }
+            }
+            let mut live = init.live_execs.subscribe();
+            if tokio::time::timeout(EXECS_EXIT_LIMIT, live.wait_for(|n| *n == 0))
+                .await
+                .is_err()
+            {
+                tracing::warn!(container = %id, "execs still running after the init's exit");
+            }
+        }
         let recorded = Exit { code, at };
         exit_tx.send_replace(Some(recorded));
         let event = TaskExit {
@@ -405,6 +473,9 @@ fn watch_exit(
         };
         ctx.events.publish(topics::EXIT, Box::new(event)).await;
         exit_published.send_replace(true);
+        if let ExitRole::Exec(live_execs) = &role {
+            live_execs.send_modify(|n| *n = n.saturating_sub(1));
+        }
         tracing::info!(container = %id, exec = %exec_id, pid, code, "process exited");
     });
 }

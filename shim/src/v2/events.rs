@@ -73,7 +73,10 @@ impl Publisher {
 }
 
 async fn connect(address: &str) -> Option<EventsClient> {
-    let path = address.strip_prefix("unix://").unwrap_or(address).to_owned();
+    let path = address
+        .strip_prefix("unix://")
+        .unwrap_or(address)
+        .to_owned();
     match tokio::task::spawn_blocking(move || std::os::unix::net::UnixStream::connect(path)).await {
         Ok(Ok(stream)) => {
             // SAFETY: the fd is a connected unix socket whose ownership passes to the client.

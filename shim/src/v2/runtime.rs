@@ -218,7 +218,10 @@ impl RuncCli {
     /// answer is kept next to the runtime's state, keyed by the binary's identity, for the next shim.
     pub async fn seccomp_flags(&self) -> Vec<String> {
         let identity = self.binary_identity();
-        let cache = self.root.parent().map(|dir| dir.join(".strict-runtime-features.json"));
+        let cache = self
+            .root
+            .parent()
+            .map(|dir| dir.join(".strict-runtime-features.json"));
         if let (Some(identity), Some(cache)) = (&identity, &cache) {
             if let Ok(bytes) = std::fs::read(cache) {
                 if let Ok((seen, flags)) = serde_json::from_slice::<(String, Vec<String>)>(&bytes) {
@@ -251,7 +254,11 @@ impl RuncCli {
             self.binary.clone()
         } else {
             std::env::var_os("PATH")
-                .map(|paths| std::env::split_paths(&paths).map(|dir| dir.join(&self.binary)).collect::<Vec<_>>())
+                .map(|paths| {
+                    std::env::split_paths(&paths)
+                        .map(|dir| dir.join(&self.binary))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
                 .into_iter()
                 .find(|candidate| candidate.is_file())?

@@ -706,3 +706,31 @@ async fn an_exec_asking_for_more_capabilities_than_its_container_is_refused() {
     shim.wait("c", "").await;
     shim.delete("c", "").await.unwrap();
 }
+
+#[tokio::test]
+async fn the_inits_exit_waits_for_its_execs_and_ends_them_without_a_pid_namespace() {
+    let shim = Shim::new();
+    // The host's pid namespace (granted by the MicroK8s defaults: system-observe + process-control): the
+    // kernel does not end the execs with the init, so the shim kills them, as containerd's runc shim does.
+    let mut spec: serde_json::Value = serde_json::from_str(DEFAULT_SPEC).unwrap();
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|ns| ns["type"] != "pid");
+    let bundle = shim.bundle_of("c", &spec.to_string(), &["sleep", "3600"]);
+    let init = shim.create_in("c", &bundle).await.unwrap().pid;
+    shim.start("c", "").await.unwrap();
+    shim.exec("c", "e", &shim.process_of("c", &["sleep", "3600"]))
+        .await
+        .unwrap();
+    let exec = shim.start("c", "e").await.unwrap();
+    // Only the init is killed.
+    shim.kill("c", "", SIGKILL, false).await.unwrap();
+    assert_eq!(shim.wait("c", "").await, 128 + SIGKILL);
+    assert_eq!(shim.wait("c", "e").await, 128 + SIGKILL);
+    shim.published(topics::EXIT, 2).await;
+    let exited: Vec<u32> = shim.events.all::<TaskExit>().iter().map(|e| e.pid).collect();
+    assert_eq!(exited, [exec, init], "the exec's exit comes first");
+    assert!(shim.runtime_calls("kill").contains(&"kill c 9 --all".to_string()));
+    shim.delete("c", "").await.unwrap();
+}
