@@ -97,7 +97,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let permissions = std::fs::metadata(path)
         .map(|m| m.permissions())
         .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
+    // On the open file (fchmod): no second walk of the path.
+    temp.as_file().set_permissions(permissions).map_err(io)?;
     temp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }

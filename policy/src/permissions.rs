@@ -9,7 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::{PolicyConfig, Protected};
 use crate::error::Result;
-use crate::pattern::PathPattern;
+use crate::pattern::{PathPattern, SplitPath};
 use crate::profile::schema::*;
 use crate::profile::{AttrValue, Catalog, Plug};
 
@@ -66,6 +66,8 @@ pub struct Permissions {
     pub(crate) capabilities: FxHashMap<Capability, Source>,
     pub(crate) runtime_default_capabilities: FxHashSet<Capability>,
     pub(crate) syscalls: FxHashMap<String, GrantedSyscall>,
+    /// The same, sorted by name.
+    pub(crate) syscalls_sorted: Vec<(String, GrantedSyscall)>,
     pub(crate) syscall_errno: Vec<(String, u32)>,
     pub(crate) sysctls: Vec<(SysctlPattern, Source)>,
     pub(crate) host_namespaces: FxHashMap<HostNamespace, Source>,
@@ -117,6 +119,7 @@ impl Permissions {
                 .cloned()
                 .collect(),
             syscalls: FxHashMap::default(),
+            syscalls_sorted: Vec::new(),
             syscall_errno: base
                 .syscall_errno
                 .iter()
@@ -177,6 +180,14 @@ impl Permissions {
         for (name, granted) in perms.syscalls.iter_mut() {
             granted.arches = crate::rules::seccomp::arch_mask(name);
         }
+        perms.syscalls_sorted = perms
+            .syscalls
+            .iter()
+            .map(|(name, granted)| (name.clone(), granted.clone()))
+            .collect();
+        perms
+            .syscalls_sorted
+            .sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         perms.plugs = plugs;
         Ok(perms)
     }
@@ -219,14 +230,23 @@ impl Permissions {
     }
 
     pub fn path_grant(&self, path: &Path, access: Access, shared: bool) -> Option<&Source> {
-        let need = Need::Path {
-            path,
-            access,
-            shared,
-        };
+        self.path_grant_split(&SplitPath::new(path), access, shared)
+    }
+
+    /// [`Self::path_grant`] on a path already split (as [`path_covers`] judges it).
+    pub(crate) fn path_grant_split(
+        &self,
+        path: &SplitPath,
+        access: Access,
+        shared: bool,
+    ) -> Option<&Source> {
         self.paths
             .iter()
-            .find(|(g, _)| path_covers(g, &need))
+            .find(|(g, _)| {
+                g.access.covers(access)
+                    && (!shared || g.propagation == Propagation::Shared)
+                    && g.path.covers_split(path)
+            })
             .map(|(_, s)| s)
     }
 
@@ -262,9 +282,10 @@ impl Permissions {
 
     /// The syscall names a container may call, sorted.
     pub fn syscall_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.syscalls.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
+        self.syscalls_sorted
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 
     /// Plugs that would grant `need`, as alternatives (each alternative: plugs to connect together).

@@ -153,8 +153,14 @@ fn narrowing_runtime_default_keeps_every_syscall_both_allow() {
     let asked = allowed_names(&runtime_default);
     evaluate(&mut runtime_default, &perms, &node());
     let kept = allowed_names(&runtime_default);
-    let lost: Vec<&String> = asked.intersection(&granted).filter(|n| !kept.contains(*n)).collect();
-    assert!(lost.is_empty(), "granted and asked for, yet denied: {lost:?}");
+    let lost: Vec<&String> = asked
+        .intersection(&granted)
+        .filter(|n| !kept.contains(*n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "granted and asked for, yet denied: {lost:?}"
+    );
     for essential in ["clone", "socket", "personality", "execve", "wait4"] {
         assert!(kept.contains(essential), "{essential} denied");
     }

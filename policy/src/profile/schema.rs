@@ -72,6 +72,14 @@ pub struct DeviceAccess(u8);
 
 impl DeviceAccess {
     pub const ALL: DeviceAccess = DeviceAccess(0b111);
+    pub(crate) const READ: DeviceAccess = DeviceAccess(0b001);
+    pub(crate) const WRITE: DeviceAccess = DeviceAccess(0b010);
+    pub(crate) const MKNOD: DeviceAccess = DeviceAccess(0b100);
+
+    /// The access of both.
+    pub(crate) const fn union(self, other: DeviceAccess) -> DeviceAccess {
+        DeviceAccess(self.0 | other.0)
+    }
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut bits = 0;

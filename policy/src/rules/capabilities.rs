@@ -28,9 +28,25 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
     let Some(process) = spec.process_mut() else {
         return;
     };
-    let Some(mut caps) = process.capabilities().clone() else {
+    let Some(current) = process.capabilities() else {
         return;
     };
+    // The usual case, every capability granted: nothing to report or change.
+    let all_granted = [
+        current.bounding(),
+        current.effective(),
+        current.inheritable(),
+        current.permitted(),
+        current.ambient(),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .all(|cap| ev.perms.capability(*cap).is_some());
+    if all_granted {
+        return;
+    }
+    let mut caps = current.clone();
     let sets = sets_of(&caps);
 
     // Each capability once, with the first set that holds it; sorted by name for a stable order.

@@ -38,9 +38,9 @@ pub(crate) fn check(spec: &Spec, ev: &mut Evaluation, skip_privileged_effects: b
             minor: Some(minor),
             access: DeviceAccess::default(),
         };
-        let field = format!("linux.devices[{index}]");
-        let value = format!("{} ({kind} {major}:{minor})", path.display());
         let Some((grant, _)) = ev.perms.device_grant(&need) else {
+            let field = format!("linux.devices[{index}]");
+            let value = format!("{} ({kind} {major}:{minor})", path.display());
             let violation = Violation::new(
                 "device.node",
                 field.clone(),
@@ -51,8 +51,7 @@ pub(crate) fn check(spec: &Spec, ev: &mut Evaluation, skip_privileged_effects: b
             continue;
         };
         let access = grant.access;
-        if grant.major.is_none() && !host_node_matches(ev, path, kind, major, minor, &field, &value)
-        {
+        if grant.major.is_none() && !host_node_matches(ev, index, path, kind, major, minor) {
             continue;
         }
         allowed_nodes.push((kind, major, minor, access));
@@ -93,12 +92,17 @@ pub(crate) fn check(spec: &Spec, ev: &mut Evaluation, skip_privileged_effects: b
                 number(rule.minor())
             )
         };
-        let kinds: Vec<DeviceType> = match rule.typ().and_then(device_type) {
-            Some(kind) => vec![kind],
+        let both = [DeviceType::Char, DeviceType::Block];
+        let one;
+        let kinds: &[DeviceType] = match rule.typ().and_then(device_type) {
+            Some(kind) => {
+                one = [kind];
+                &one
+            }
             None if rule.typ() == Some(LinuxDeviceType::P) => continue,
-            None => vec![DeviceType::Char, DeviceType::Block],
+            None => &both,
         };
-        for kind in kinds {
+        for &kind in kinds {
             let need = Need::Device {
                 path: None,
                 kind,
@@ -148,8 +152,11 @@ fn covered(
         return false;
     };
     let mut bits = DeviceAccess::default();
-    for single in ["r", "w", "m"] {
-        let bit = DeviceAccess::parse(single).expect("valid");
+    for (single, bit) in [
+        ("r", DeviceAccess::READ),
+        ("w", DeviceAccess::WRITE),
+        ("m", DeviceAccess::MKNOD),
+    ] {
         if !access.covers(bit) {
             continue;
         }
@@ -167,7 +174,7 @@ fn covered(
                 && (acc.covers(bit) || single == "m")
         });
         if by_grant.is_some() || by_node {
-            bits = DeviceAccess::parse(&format!("{bits}{single}")).expect("valid");
+            bits = bits.union(bit);
         }
     }
     bits.covers(*access)
@@ -177,12 +184,11 @@ fn covered(
 /// or the path would become a different device inside the container.
 fn host_node_matches(
     ev: &mut Evaluation,
+    index: usize,
     path: &Path,
     kind: DeviceType,
     major: i64,
     minor: i64,
-    field: &str,
-    value: &str,
 ) -> bool {
     let problem = match ev.host.device_node(path) {
         Ok(Some(node)) if node.kind == kind && node.major == major && node.minor == minor => {
@@ -195,11 +201,13 @@ fn host_node_matches(
         Ok(None) => "is not a device node on the host".to_string(),
         Err(e) => format!("cannot be examined on the host ({e})"),
     };
+    let field = format!("linux.devices[{index}]");
+    let value = format!("{} ({kind} {major}:{minor})", path.display());
     ev.refuse(
         Violation::new(
             "device.node",
-            field.to_string(),
-            value.to_string(),
+            field.clone(),
+            value,
             format!("{field} device {} {problem}", path.display()),
         )
         .remedy("the granted path must name the same device on the host"),

@@ -10,7 +10,7 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
     }
     let base = &ev.perms.catalog.base;
     if let Some(linux) = spec.linux_mut() {
-        let mut masked = linux.masked_paths().clone().unwrap_or_default();
+        let masked: &[String] = linux.masked_paths().as_deref().unwrap_or(&[]);
         let missing: Vec<String> = base
             .masked_paths
             .iter()
@@ -24,11 +24,13 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                 format!("{} paths", masked.len()),
                 format!("added {}", missing.join(", ")),
             );
+            let mut masked = masked.to_vec();
             masked.extend(missing);
-            linux.set_masked_paths(Some(masked.clone()));
+            linux.set_masked_paths(Some(masked));
         }
         // A masked path is stronger than a read-only one, so it satisfies the read-only list too.
-        let mut readonly = linux.readonly_paths().clone().unwrap_or_default();
+        let masked: &[String] = linux.masked_paths().as_deref().unwrap_or(&[]);
+        let readonly: &[String] = linux.readonly_paths().as_deref().unwrap_or(&[]);
         let missing: Vec<String> = base
             .readonly_paths
             .iter()
@@ -42,6 +44,7 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                 format!("{} paths", readonly.len()),
                 format!("added {}", missing.join(", ")),
             );
+            let mut readonly = readonly.to_vec();
             readonly.extend(missing);
             linux.set_readonly_paths(Some(readonly));
         }
@@ -52,8 +55,9 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
     let Some(process) = spec.process_mut() else {
         return;
     };
-    let current = process.apparmor_profile().clone().unwrap_or_default();
+    let current = process.apparmor_profile().as_deref().unwrap_or_default();
     if current.is_empty() || current == "unconfined" {
+        let current = current.to_string();
         ev.narrow(
             "hardening.apparmor",
             "process.apparmorProfile".into(),

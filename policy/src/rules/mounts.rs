@@ -1,10 +1,11 @@
 //! Mounts: bind-mount sources against path grants, protected host paths, mount types and propagation.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use oci_spec::runtime::Spec;
 
 use super::Evaluation;
+use crate::pattern::SplitPath;
 use crate::permissions::Need;
 use crate::profile::schema::{Access, DeviceAccess};
 use crate::verdict::Violation;
@@ -31,23 +32,39 @@ fn is_shared(option: &str) -> bool {
     option == "shared" || option == "rshared"
 }
 
+/// The field a host path comes from, formatted only when a message needs it.
+#[derive(Clone, Copy)]
+enum Field {
+    Root,
+    Mount(usize),
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Root => f.write_str("root"),
+            Field::Mount(index) => write!(f, "mounts[{index}]"),
+        }
+    }
+}
+
 pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effects: bool) {
     let mut shared_granted = false;
     if let Some(mounts) = spec.mounts_mut() {
         for (index, mount) in mounts.iter_mut().enumerate() {
-            let options = mount.options().clone().unwrap_or_default();
-            let typ = mount.typ().clone();
-            if is_bind(typ.as_deref(), &options) {
+            let options: &[String] = mount.options().as_deref().unwrap_or(&[]);
+            let typ = mount.typ().as_deref();
+            if is_bind(typ, options) {
                 let shared = options.iter().any(|o| is_shared(o));
-                let source = mount.source().clone().unwrap_or_default();
-                let field = format!("mounts[{index}]");
-                if check_host_path(ev, &field, &source, access_of(&options), shared) && shared {
+                let source = mount.source().as_deref().unwrap_or(Path::new(""));
+                let access = access_of(options);
+                if check_host_path(ev, Field::Mount(index), source, access, shared) && shared {
                     shared_granted = true;
                 }
                 continue;
             }
-            let Some(typ) = typ.filter(|t| ev.perms.mount_types.contains(t.as_str())) else {
-                let shown = mount.typ().clone().unwrap_or_else(|| "(none)".into());
+            let Some(typ) = typ.filter(|t| ev.perms.mount_types.contains(*t)) else {
+                let shown = typ.unwrap_or("(none)").to_string();
                 let mut allowed: Vec<&str> =
                     ev.perms.mount_types.iter().map(String::as_str).collect();
                 allowed.sort_unstable();
@@ -69,8 +86,8 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                 continue;
             };
             // A writable sysfs or cgroupfs reaches host-wide kernel knobs: narrowed to read-only.
-            let kernel_fs = matches!(typ.as_str(), "sysfs" | "cgroup" | "cgroup2");
-            if kernel_fs && !skip_privileged_effects && access_of(&options) == Access::Rw {
+            let kernel_fs = matches!(typ, "sysfs" | "cgroup" | "cgroup2");
+            if kernel_fs && !skip_privileged_effects && access_of(options) == Access::Rw {
                 let mut narrowed: Vec<String> =
                     options.iter().filter(|o| *o != "rw").cloned().collect();
                 narrowed.push("ro".into());
@@ -98,7 +115,7 @@ fn check_rootfs(spec: &Spec, ev: &mut Evaluation, shared_granted: bool) {
             } else {
                 Access::Rw
             };
-            check_host_path(ev, "root", path, access, false);
+            check_host_path(ev, Field::Root, path, access, false);
         } else if path.components().any(|c| c == Component::ParentDir) {
             ev.refuse(
                 Violation::new(
@@ -114,14 +131,14 @@ fn check_rootfs(spec: &Spec, ev: &mut Evaluation, shared_granted: bool) {
     let propagation = spec
         .linux()
         .as_ref()
-        .and_then(|l| l.rootfs_propagation().clone())
+        .and_then(|l| l.rootfs_propagation().as_deref())
         .unwrap_or_default();
-    if is_shared(&propagation) && !shared_granted {
+    if is_shared(propagation) && !shared_granted {
         ev.refuse(
             Violation::new(
                 "mount.propagation",
                 "linux.rootfsPropagation".into(),
-                propagation.clone(),
+                propagation.to_string(),
                 format!("linux.rootfsPropagation {propagation} would share the container's mounts with the host"),
             )
             .remedy("it is allowed only with a Bidirectional volume that a connected interface permits"),
@@ -132,19 +149,16 @@ fn check_rootfs(spec: &Spec, ev: &mut Evaluation, shared_granted: bool) {
 /// Judges one host path used as a mount source. Returns true when it is allowed.
 fn check_host_path(
     ev: &mut Evaluation,
-    field: &str,
+    field: Field,
     source: &Path,
     access: Access,
     shared: bool,
 ) -> bool {
     // Messages are only built when something is refused: this runs for every mount of every container.
     let shown = || source.display().to_string();
-    let source_field = || {
-        if field == "root" {
-            "root.path".to_string()
-        } else {
-            format!("{field}.source")
-        }
+    let source_field = || match field {
+        Field::Root => "root.path".to_string(),
+        Field::Mount(_) => format!("{field}.source"),
     };
     if !source.is_absolute() {
         ev.refuse(
@@ -160,13 +174,21 @@ fn check_host_path(
     }
     // A path through /proc (/proc/<pid>/root/...) resolves to something harmless-looking: judge the path
     // as written too.
-    let lexically_pod_owned = ev.perms.pod_owned.iter().any(|p| p.covers(source));
-    if let Some(protected) = ev
+    let split_source = SplitPath::new(source);
+    let lexically_pod_owned = ev
         .perms
-        .protected
+        .pod_owned
         .iter()
-        .find(|p| !lexically_pod_owned && p.pattern.covers(source))
-    {
+        .any(|p| p.covers_split(&split_source));
+    let protected = if lexically_pod_owned {
+        None
+    } else {
+        ev.perms
+            .protected
+            .iter()
+            .find(|p| p.pattern.covers_split(&split_source))
+    };
+    if let Some(protected) = protected {
         ev.refuse(
             Violation::new(
                 "mount.protected",
@@ -212,9 +234,22 @@ fn check_host_path(
         }
     };
 
-    let pod_owned = ev.perms.pod_owned.iter().any(|p| p.covers(&resolved));
+    // Most sources resolve to themselves: then the source's answers stand for the resolved path.
+    let unchanged = resolved.as_os_str() == source.as_os_str();
+    let split_resolved;
+    let (split, pod_owned) = if unchanged {
+        (&split_source, lexically_pod_owned)
+    } else {
+        split_resolved = SplitPath::new(&resolved);
+        let pod_owned = ev
+            .perms
+            .pod_owned
+            .iter()
+            .any(|p| p.covers_split(&split_resolved));
+        (&split_resolved, pod_owned)
+    };
     if !pod_owned {
-        if let Some(reason) = protected_reason(ev, &resolved) {
+        if let Some(reason) = protected_reason(ev, split) {
             ev.refuse(
                 Violation::new(
                     "mount.protected",
@@ -242,7 +277,7 @@ fn check_host_path(
     if pod_owned && !shared {
         return true;
     }
-    if ev.perms.path_grant(&resolved, access, shared).is_some() {
+    if ev.perms.path_grant_split(split, access, shared).is_some() {
         return true;
     }
     let need = Need::Path {
@@ -250,7 +285,7 @@ fn check_host_path(
         access,
         shared,
     };
-    if shared && (pod_owned || ev.perms.path_grant(&resolved, access, false).is_some()) {
+    if shared && (pod_owned || ev.perms.path_grant_split(split, access, false).is_some()) {
         let violation = Violation::new(
             "mount.propagation",
             format!("{field}.options"),
@@ -274,17 +309,18 @@ fn check_host_path(
 }
 
 /// Why `path` may not be mounted at all: it is, lies in, or contains a protected host path.
-fn protected_reason(ev: &Evaluation, path: &Path) -> Option<String> {
+fn protected_reason(ev: &Evaluation, path: &SplitPath) -> Option<String> {
     for protected in &ev.perms.protected {
-        if protected.pattern.covers(path) {
+        if protected.pattern.covers_split(path) {
             return Some(format!("is protected: {}", protected.reason));
         }
     }
     for protected in &ev.perms.protected {
-        let below = protected.pattern.lies_below(path);
-        let exists = !protected.pattern.is_literal()
-            || ev.host.exists(&PathBuf::from(protected.pattern.as_str()));
-        if below && exists {
+        // Whether it exists is asked of the host only for what lies below: that costs a system call.
+        let below_and_exists = protected.pattern.lies_below_split(path)
+            && (!protected.pattern.is_literal()
+                || ev.host.exists(Path::new(protected.pattern.as_str())));
+        if below_and_exists {
             return Some(format!(
                 "contains {}, which is protected: {}",
                 protected.pattern, protected.reason

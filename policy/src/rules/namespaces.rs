@@ -32,7 +32,7 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
         );
         return;
     };
-    let mut namespaces: Vec<LinuxNamespace> = linux.namespaces().clone().unwrap_or_default();
+    let namespaces: &[LinuxNamespace] = linux.namespaces().as_deref().unwrap_or(&[]);
     let mut add_cgroup = false;
     for namespace in HostNamespace::ALL {
         let found = namespaces
@@ -46,14 +46,15 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
             ),
             Some((index, entry)) => {
                 let Some(path) = entry.path() else { continue }; // a new namespace of its own
-                let field = format!("linux.namespaces[{index}].path");
+                let field = || format!("linux.namespaces[{index}].path");
                 match ev.host.namespace_id(path) {
                     Ok(id) if ev.host.host_namespace_ids(namespace).contains(&id) => (
-                        field,
+                        field(),
                         format!("{} is the host's {namespace} namespace", path.display()),
                     ),
                     Ok(_) => continue,
                     Err(e) => {
+                        let field = field();
                         ev.refuse(
                             Violation::new(
                                 "namespace.path",
@@ -88,6 +89,7 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
         ev.refuse_needing(violation, &Need::HostNamespace(namespace));
     }
     if add_cgroup {
+        let mut namespaces = namespaces.to_vec();
         namespaces.push(
             LinuxNamespaceBuilder::default()
                 .typ(LinuxNamespaceType::Cgroup)

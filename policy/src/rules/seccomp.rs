@@ -34,13 +34,13 @@ const ARCHES: [(Arch, ScmpArch); 9] = [
 ];
 
 /// The architectures of a filter generated for this machine (the native one and its compat modes).
-fn native_arches() -> Vec<Arch> {
+fn native_arches() -> &'static [Arch] {
     if cfg!(target_arch = "x86_64") {
-        vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
+        &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
     } else if cfg!(target_arch = "aarch64") {
-        vec![Arch::ScmpArchAarch64, Arch::ScmpArchArm]
+        &[Arch::ScmpArchAarch64, Arch::ScmpArchArm]
     } else {
-        vec![Arch::ScmpArchNative]
+        &[Arch::ScmpArchNative]
     }
 }
 
@@ -60,11 +60,7 @@ pub(crate) fn arch_mask(name: &str) -> u16 {
 /// as they are, since they cannot be checked).
 fn spec_mask(arches: &[Arch]) -> Option<u16> {
     let native = native_arches();
-    let arches = if arches.is_empty() {
-        &native[..]
-    } else {
-        arches
-    };
+    let arches = if arches.is_empty() { native } else { arches };
     let mut mask = 0;
     for arch in arches {
         let arch = if *arch == Arch::ScmpArchNative {
@@ -105,7 +101,10 @@ fn implies(a: &LinuxSeccompArg, b: &LinuxSeccompArg) -> bool {
     }
     // `valueTwo` absent and 0 are the same comparison (Go's runtime-spec omits a zero valueTwo, so a spec
     // that went through containerd never carries one).
-    if a.op() == b.op() && a.value() == b.value() && a.value_two().unwrap_or(0) == b.value_two().unwrap_or(0) {
+    if a.op() == b.op()
+        && a.value() == b.value()
+        && a.value_two().unwrap_or(0) == b.value_two().unwrap_or(0)
+    {
         return true;
     }
     let (v, w) = (a.value(), b.value());
@@ -209,7 +208,7 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
         None => {
             let empty = LinuxSeccompBuilder::default()
                 .default_action(LinuxSeccompAction::ScmpActAllow)
-                .architectures(native_arches())
+                .architectures(native_arches().to_vec())
                 .build()
                 .expect("valid");
             (empty, true)
@@ -219,43 +218,116 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
     *linux.seccomp_mut() = Some(narrowed);
 }
 
-fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> LinuxSeccomp {
-    let perms = ev.perms;
-    let arches = filter.architectures().clone().unwrap_or_default();
-    let mask = spec_mask(&arches);
-    let known = |name: &str| mask.is_none_or(|m| arch_mask_cached(perms, name) & m != 0);
-    let default_allows = allows(filter.default_action());
-    let rules: &[LinuxSyscall] = filter.syscalls().as_deref().unwrap_or(&[]);
+/// One rule of the result: the spec's own, unchanged (cloned only if the filter changes), or a new one.
+enum Out<'a> {
+    Same(&'a LinuxSyscall),
+    New(LinuxSyscall),
+}
 
-    let mut out: Vec<LinuxSyscall> = Vec::with_capacity(rules.len() + 4);
+fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> LinuxSeccomp {
+    let default_action = filter.default_action();
+    let default_allows = allows(default_action);
+    let (out, changed) = {
+        let arches: &[Arch] = filter.architectures().as_deref().unwrap_or(&[]);
+        let rules: &[LinuxSyscall] = filter.syscalls().as_deref().unwrap_or(&[]);
+        let (out, changed) = intersect(ev, arches, rules, default_action, unconfined);
+        let out: Vec<LinuxSyscall> = if changed {
+            out.into_iter()
+                .map(|r| match r {
+                    Out::Same(r) => r.clone(),
+                    Out::New(r) => r,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (out, changed)
+    };
+
+    if default_allows {
+        filter.set_default_action(LinuxSeccompAction::ScmpActErrno);
+        filter.set_default_errno_ret(Some(EPERM));
+    }
+    let logged = filter
+        .flags()
+        .as_ref()
+        .is_some_and(|f| f.contains(&LinuxSeccompFilterFlag::SeccompFilterFlagLog));
+    if ev.perms.seccomp_log_flag && !logged {
+        let mut flags = filter.flags().clone().unwrap_or_default();
+        flags.push(LinuxSeccompFilterFlag::SeccompFilterFlagLog);
+        ev.narrow(
+            "seccomp.log",
+            "linux.seccomp.flags".into(),
+            "denials not logged".into(),
+            "SECCOMP_FILTER_FLAG_LOG".into(),
+        );
+        filter.set_flags(Some(flags));
+    }
+    if changed {
+        filter.set_syscalls(Some(out));
+    }
+    filter
+}
+
+/// The rules of the result and whether they differ from the spec's.
+fn intersect<'a>(
+    ev: &mut Evaluation,
+    arches: &[Arch],
+    rules: &'a [LinuxSyscall],
+    default_action: LinuxSeccompAction,
+    unconfined: bool,
+) -> (Vec<Out<'a>>, bool) {
+    let perms = ev.perms;
+    let mask = spec_mask(arches);
+    let known = |name: &str| mask.is_none_or(|m| arch_mask_cached(perms, name) & m != 0);
+    let default_allows = allows(default_action);
+
+    let mut out: Vec<Out<'a>> = Vec::with_capacity(rules.len() + 4);
     let mut changed = false;
-    let mut present: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(512, Default::default());
+    // The names the result mentions, looked up only for the few names the base answers with an errno (and
+    // through a set when a default that allows is turned around): those of denying rules, and the granted
+    // names kept in allowing rules (never a name that is not granted).
+    let mut present_denied: Vec<&str> = Vec::new();
+    let mut present: Vec<&str> = Vec::new();
+    let mut kept: Vec<&'a str> = Vec::new();
+    let mut removed: Vec<&'a str> = Vec::new();
+    let mut unknown: Vec<&'a String> = Vec::new();
+    let mut split: Vec<(&'a str, Vec<Vec<LinuxSeccompArg>>)> = Vec::new();
     for (index, r) in rules.iter().enumerate() {
         let args: &[LinuxSeccompArg] = r.args().as_deref().unwrap_or(&[]);
         if !allows(r.action()) {
-            let (kept, unknown): (Vec<&String>, Vec<&String>) =
-                r.names().iter().partition(|n| known(n));
-            present.extend(kept.iter().map(|n| n.as_str()));
+            let before = present_denied.len();
+            unknown.clear();
+            for name in r.names() {
+                if known(name) {
+                    present_denied.push(name);
+                } else {
+                    unknown.push(name);
+                }
+            }
             if unknown.is_empty() {
-                out.push(r.clone());
+                out.push(Out::Same(r));
             } else {
                 changed = true;
-                record_unknown(ev, index, &unknown, &arches);
-                if !kept.is_empty() {
-                    out.push(rule(
-                        kept.into_iter().cloned().collect(),
+                record_unknown(ev, index, &unknown, arches);
+                if present_denied.len() > before {
+                    out.push(Out::New(rule(
+                        present_denied[before..]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect(),
                         r.action(),
                         r.errno_ret(),
                         r.args().clone(),
-                    ));
+                    )));
                 }
             }
             continue;
         }
-        let mut kept: Vec<&str> = Vec::new();
-        let mut removed: Vec<&str> = Vec::new();
-        let mut unknown: Vec<&String> = Vec::new();
-        let mut split: Vec<(&str, Vec<Vec<LinuxSeccompArg>>)> = Vec::new();
+        kept.clear();
+        removed.clear();
+        unknown.clear();
+        split.clear();
         for name in r.names() {
             match fit(perms, name, args, mask) {
                 Fit::Keep => kept.push(name),
@@ -265,29 +337,29 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
                 Fit::Unknown => unknown.push(name),
             }
         }
-        present.extend(kept.iter().copied());
+        present.extend_from_slice(&kept);
         if removed.is_empty() && unknown.is_empty() && split.is_empty() {
-            out.push(r.clone());
+            out.push(Out::Same(r));
             continue;
         }
         changed = true;
         if !kept.is_empty() {
-            out.push(rule(
+            out.push(Out::New(rule(
                 kept.iter().map(|s| s.to_string()).collect(),
                 r.action(),
                 r.errno_ret(),
                 r.args().clone(),
-            ));
+            )));
         }
         for (name, sets) in &split {
-            present.insert(name);
+            present.push(name);
             for set in sets {
-                out.push(rule(
+                out.push(Out::New(rule(
                     vec![name.to_string()],
                     r.action(),
                     r.errno_ret(),
                     Some(set.clone()),
-                ));
+                )));
             }
             ev.narrow(
                 "seccomp.arguments",
@@ -312,60 +384,52 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
             );
         }
         if !unknown.is_empty() {
-            record_unknown(ev, index, &unknown, &arches);
+            record_unknown(ev, index, &unknown, arches);
         }
     }
 
     // A default that allows becomes a deny; the granted names not mentioned are then allowed explicitly.
     if default_allows {
         changed = true;
-        let mut names: Vec<&str> = perms
-            .syscalls
-            .iter()
-            .filter(|(name, g)| {
-                matches!(g.grant, SyscallGrant::Any)
-                    && !present.contains(name.as_str())
-                    && known(name)
-            })
-            .map(|(name, _)| name.as_str())
-            .collect();
-        names.sort_unstable();
-        let mut filtered: Vec<(&str, &Vec<Vec<LinuxSeccompArg>>)> = perms
-            .syscalls
-            .iter()
-            .filter_map(|(name, g)| match &g.grant {
-                SyscallGrant::Filtered(sets) if !present.contains(name.as_str()) && known(name) => {
-                    Some((name.as_str(), sets))
-                }
-                _ => None,
-            })
-            .collect();
-        filtered.sort_unstable_by_key(|(name, _)| *name);
+        let mentioned: FxHashSet<&str> = present_denied.iter().chain(&present).copied().collect();
+        let mut names: Vec<&str> = Vec::new();
+        let mut filtered: Vec<(&str, &Vec<Vec<LinuxSeccompArg>>)> = Vec::new();
+        for (name, granted) in perms.syscalls_sorted.iter() {
+            let name = name.as_str();
+            if mentioned.contains(name) || !known(name) {
+                continue;
+            }
+            match &granted.grant {
+                SyscallGrant::Any => names.push(name),
+                SyscallGrant::Filtered(sets) => filtered.push((name, sets)),
+            }
+        }
+        drop(mentioned);
         let count = names.len() + filtered.len();
-        present.extend(names.iter().copied());
         if !names.is_empty() {
-            out.push(rule(
+            out.push(Out::New(rule(
                 names.iter().map(|s| s.to_string()).collect(),
                 LinuxSeccompAction::ScmpActAllow,
                 None,
                 None,
-            ));
+            )));
         }
+        present.extend_from_slice(&names);
         for (name, sets) in filtered {
-            present.insert(name);
+            present.push(name);
             for set in sets {
-                out.push(rule(
+                out.push(Out::New(rule(
                     vec![name.to_string()],
                     LinuxSeccompAction::ScmpActAllow,
                     None,
                     Some(set.clone()),
-                ));
+                )));
             }
         }
         let from = if unconfined {
             "(none: unconfined)".to_string()
         } else {
-            format!("default action {}", filter.default_action())
+            format!("default action {default_action}")
         };
         ev.narrow(
             if unconfined {
@@ -382,7 +446,9 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
     // Names the base answers with a fixed errno (clone3 → ENOSYS, so glibc falls back to clone).
     let mut errno_rules: Vec<(u32, Vec<String>)> = Vec::new();
     for (name, errno) in &perms.syscall_errno {
-        if !present.contains(name.as_str()) && known(name) {
+        let mentioned = present_denied.contains(&name.as_str())
+            || (perms.syscalls.contains_key(name) && present.contains(&name.as_str()));
+        if !mentioned && known(name) {
             match errno_rules.iter_mut().find(|(e, _)| e == errno) {
                 Some((_, names)) => names.push(name.clone()),
                 None => errno_rules.push((*errno, vec![name.clone()])),
@@ -397,34 +463,14 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
             format!("{} not answered", names.join(", ")),
             format!("errno {errno}"),
         );
-        out.push(rule(
+        out.push(Out::New(rule(
             names,
             LinuxSeccompAction::ScmpActErrno,
             Some(errno),
             None,
-        ));
+        )));
     }
-
-    drop(present);
-    if default_allows {
-        filter.set_default_action(LinuxSeccompAction::ScmpActErrno);
-        filter.set_default_errno_ret(Some(EPERM));
-    }
-    let mut flags = filter.flags().clone().unwrap_or_default();
-    if ev.perms.seccomp_log_flag && !flags.contains(&LinuxSeccompFilterFlag::SeccompFilterFlagLog) {
-        flags.push(LinuxSeccompFilterFlag::SeccompFilterFlagLog);
-        ev.narrow(
-            "seccomp.log",
-            "linux.seccomp.flags".into(),
-            "denials not logged".into(),
-            "SECCOMP_FILTER_FLAG_LOG".into(),
-        );
-        filter.set_flags(Some(flags));
-    }
-    if changed {
-        filter.set_syscalls(Some(out));
-    }
-    filter
+    (out, changed)
 }
 
 /// Granted names carry their mask; others (deny rules, drops) are looked up once per process.
