@@ -729,8 +729,15 @@ async fn the_inits_exit_waits_for_its_execs_and_ends_them_without_a_pid_namespac
     assert_eq!(shim.wait("c", "").await, 128 + SIGKILL);
     assert_eq!(shim.wait("c", "e").await, 128 + SIGKILL);
     shim.published(topics::EXIT, 2).await;
-    let exited: Vec<u32> = shim.events.all::<TaskExit>().iter().map(|e| e.pid).collect();
+    let exited: Vec<u32> = shim
+        .events
+        .all::<TaskExit>()
+        .iter()
+        .map(|e| e.pid)
+        .collect();
     assert_eq!(exited, [exec, init], "the exec's exit comes first");
-    assert!(shim.runtime_calls("kill").contains(&"kill c 9 --all".to_string()));
+    assert!(shim
+        .runtime_calls("kill")
+        .contains(&"kill c 9 --all".to_string()));
     shim.delete("c", "").await.unwrap();
 }
