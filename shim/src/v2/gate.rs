@@ -22,19 +22,22 @@ pub struct Gate {
 }
 
 /// The gate, built on first use: it asks the runtime which seccomp flags it applies, and the shim's
-/// reaper (which that needs) only runs once the task service is serving.
+/// reaper (which that needs) only runs once the task service is serving. The profiles and permissions,
+/// which need nothing from the runtime, start loading at once in the background, so the first Create
+/// does not wait for them.
 pub struct LazyGate {
-    config: PolicyConfig,
-    config_error: Option<String>,
+    loading: std::sync::Mutex<Option<tokio::task::JoinHandle<Loaded>>>,
     runtime: Arc<RuncCli>,
     cell: OnceCell<Gate>,
 }
 
+type Loaded = std::result::Result<Permissions, String>;
+
 impl LazyGate {
     pub fn new(config: PolicyConfig, config_error: Option<String>, runtime: Arc<RuncCli>) -> Self {
+        let loading = tokio::task::spawn_blocking(move || Gate::load(&config, config_error));
         LazyGate {
-            config,
-            config_error,
+            loading: std::sync::Mutex::new(Some(loading)),
             runtime,
             cell: OnceCell::new(),
         }
@@ -42,8 +45,7 @@ impl LazyGate {
 
     pub fn ready(gate: Gate, runtime: Arc<RuncCli>) -> Self {
         LazyGate {
-            config: PolicyConfig::default(),
-            config_error: None,
+            loading: std::sync::Mutex::new(None),
             runtime,
             cell: OnceCell::new_with(Some(gate)),
         }
@@ -54,7 +56,18 @@ impl LazyGate {
             .get_or_init(|| async {
                 let flags = self.runtime.seccomp_flags().await;
                 let log = flags.iter().any(|f| f == "SECCOMP_FILTER_FLAG_LOG");
-                Gate::new(&self.config, self.config_error.clone(), log)
+                let loading = self
+                    .loading
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                let loaded = match loading {
+                    Some(handle) => handle
+                        .await
+                        .unwrap_or_else(|e| Err(format!("loading the policy failed: {e}"))),
+                    None => Err("the policy was never loaded".to_string()),
+                };
+                Gate::from_loaded(loaded, log)
             })
             .await
     }
@@ -77,18 +90,23 @@ impl Gate {
         config_error: Option<String>,
         seccomp_log_flag: bool,
     ) -> Gate {
+        Gate::from_loaded(Gate::load(config, config_error), seccomp_log_flag)
+    }
+
+    fn load(config: &PolicyConfig, config_error: Option<String>) -> Loaded {
         if let Some(error) = config_error {
-            return Gate {
-                permissions: Err(error),
-            };
+            return Err(error);
         }
-        let permissions = setup::load_catalog(config, None)
+        setup::load_catalog(config, None)
             .and_then(|catalog| setup::load_permissions(config.clone(), catalog, &[]))
-            .map(|mut permissions| {
-                permissions.seccomp_log_flag = seccomp_log_flag;
-                Arc::new(permissions)
-            })
-            .map_err(|error| error.to_string());
+            .map_err(|error| error.to_string())
+    }
+
+    fn from_loaded(loaded: Loaded, seccomp_log_flag: bool) -> Gate {
+        let permissions = loaded.map(|mut permissions| {
+            permissions.seccomp_log_flag = seccomp_log_flag;
+            Arc::new(permissions)
+        });
         if let Err(error) = &permissions {
             tracing::error!(%error, "the policy does not load: every container will be refused");
         }
