@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian 12 machine (as root), and nothing twice:
-# build tools, Rust, runc, busybox-static and debootstrap (for the nginx image) from Debian stable, and
+# build tools, Rust, runc, busybox-static, debootstrap (for the nginx image) and protoc (the gRPC tests'
+# containerd client) from Debian stable, and
 # containerd 2.x from Debian unstable, fetched with `apt-get download` through a private sources list and
 # unpacked into .testbed/ (the system's apt configuration is not touched). Prints where everything is.
 set -euo pipefail
