@@ -166,11 +166,8 @@ impl Testbed {
 
     /// `ctr` with a deadline: a hung shim fails the test instead of hanging the suite.
     pub fn ctr_with_timeout(&self, args: &[&str], timeout: Duration) -> Output {
-        let mut child = Command::new(&self.ctr)
-            .arg("--address")
-            .arg(&self.address)
-            .arg("-n")
-            .arg(NAMESPACE)
+        let mut child = self
+            .ctr_command()
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -111,13 +111,8 @@ fn an_exec_that_would_gain_a_capability_is_refused() {
 fn stdin_reaches_the_container_and_eof_ends_it() {
     let tb = testbed();
     let id = unique("stdin");
-    let mut child = std::process::Command::new(tb_ctr())
-        .args([
-            "--address",
-            tb.address.to_str().unwrap(),
-            "-n",
-            strict_integration::NAMESPACE,
-        ])
+    let mut child = tb
+        .ctr_command()
         .args([
             "run",
             "--rm",
@@ -144,10 +139,6 @@ fn stdin_reaches_the_container_and_eof_ends_it() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "12");
-}
-
-fn tb_ctr() -> std::path::PathBuf {
-    strict_integration::repo().join(".testbed/containerd/usr/bin/ctr")
 }
 
 #[test]

@@ -726,8 +726,12 @@ async fn the_inits_exit_waits_for_its_execs_and_ends_them_without_a_pid_namespac
     let exec = shim.start("c", "e").await.unwrap();
     // Only the init is killed.
     shim.kill("c", "", SIGKILL, false).await.unwrap();
-    assert_eq!(shim.wait("c", "").await, 128 + SIGKILL);
-    assert_eq!(shim.wait("c", "e").await, 128 + SIGKILL);
+    // Bounded: without the kill, the exec would run on and these waits would never end.
+    let both = async { (shim.wait("c", "").await, shim.wait("c", "e").await) };
+    let (init_code, exec_code) = tokio::time::timeout(Duration::from_secs(20), both)
+        .await
+        .expect("the init's exit ends its execs");
+    assert_eq!((init_code, exec_code), (128 + SIGKILL, 128 + SIGKILL));
     shim.published(topics::EXIT, 2).await;
     let exited: Vec<u32> = shim
         .events
