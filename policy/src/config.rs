@@ -1,8 +1,9 @@
 //! The operator's policy settings: what the profiles cannot know about one node.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 use crate::pattern::PathPattern;
@@ -12,8 +13,19 @@ use crate::pattern::PathPattern;
 pub struct PolicyConfig {
     /// The host snap whose plugs apply (its plug list is `vendor-profiles/snaps/<snap>.toml`).
     pub snap: String,
-    /// The host's connected plugs as a static list (`INTERFACE[:ATTR=VALUE,...]`), used instead of the
-    /// snap's embedded default connections when set.
+    /// `enforce` refuses and narrows; `complain` (snapd's devmode) only records what it would have done.
+    pub mode: Mode,
+    /// The handler name recorded in the audit trail when the spec does not carry CRI's
+    /// `io.kubernetes.cri.runtime-handler` annotation (e.g. containers started with `ctr`).
+    pub handler: String,
+    /// Where the host's connected plugs come from (see [`Source`]).
+    pub source: Source,
+    /// snapd's REST API socket (source `snapd`).
+    pub snapd_socket: PathBuf,
+    /// How long snapd or snapctl may take to answer before the container is refused.
+    #[serde(deserialize_with = "duration")]
+    pub source_timeout: Duration,
+    /// The host's connected plugs as a static list (`INTERFACE[:ATTR=VALUE,...]`; source `static`).
     pub connections: Option<Vec<String>>,
     /// Privileged containers also need docker-support with `privileged-containers: true` connected.
     pub allow_privileged: bool,
@@ -26,6 +38,108 @@ pub struct PolicyConfig {
     pub node: NodeLayout,
     /// How the shim runs containers (not used by the policy itself).
     pub runtime: RuntimeSettings,
+    /// The audit trail: one JSON line per decision.
+    pub audit: AuditSettings,
+}
+
+/// Whether verdicts are enforced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Complain,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Enforce => "enforce",
+            Mode::Complain => "complain",
+        })
+    }
+}
+
+/// Where the host's connected plugs come from. `auto` takes the first that applies: `snapctl` inside a
+/// snap (`SNAP_NAME` set), `snapd` when its socket exists, `static` when `connections` is set, else
+/// `embedded` (the snap's default connections compiled into the shim).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    Auto,
+    Snapctl,
+    Snapd,
+    Static,
+    Embedded,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Auto => "auto",
+            Source::Snapctl => "snapctl",
+            Source::Snapd => "snapd",
+            Source::Static => "static",
+            Source::Embedded => "embedded",
+        })
+    }
+}
+
+/// The audit trail's file and its size-based rotation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// The JSON-lines file; an empty path turns the trail off (decisions still reach containerd's log).
+    pub path: PathBuf,
+    /// Rotate when the file would grow past this (`10MiB`, `512KiB`, or bytes).
+    #[serde(deserialize_with = "byte_size")]
+    pub max_size: u64,
+    /// Rotated files kept (`audit.log.1` ... `audit.log.N`).
+    pub keep: u32,
+}
+
+/// Where the audit trail goes by default: inside a snap its writable `$SNAP_COMMON`, else /var/log.
+pub fn default_audit_path() -> PathBuf {
+    match std::env::var_os("SNAP_COMMON") {
+        Some(common) => Path::new(&common).join("var/log/strict/audit.log"),
+        None => PathBuf::from("/var/log/strict/audit.log"),
+    }
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            path: default_audit_path(),
+            max_size: 10 * 1024 * 1024,
+            keep: 5,
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!("{text:?} is not a duration like \"5s\": {e}"))
+    })
+}
+
+fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(deserializer)? {
+        Size::Bytes(n) => Ok(n),
+        Size::Text(text) => text
+            .parse::<bytesize::ByteSize>()
+            .map(|size| size.as_u64())
+            .map_err(|e| {
+                serde::de::Error::custom(format!("{text:?} is not a size like \"10MiB\": {e}"))
+            }),
+    }
 }
 
 /// The OCI runtime the shim drives.
@@ -54,6 +168,11 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             snap: "microk8s".into(),
+            mode: Mode::Enforce,
+            handler: "strict".into(),
+            source: Source::Auto,
+            snapd_socket: "/run/snapd.socket".into(),
+            source_timeout: Duration::from_secs(5),
             connections: None,
             allow_privileged: false,
             allowed_hooks: Vec::new(),
@@ -61,6 +180,7 @@ impl Default for PolicyConfig {
             profiles_dir: None,
             node: NodeLayout::default(),
             runtime: RuntimeSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -128,7 +248,9 @@ impl PolicyConfig {
             .iter()
             .chain(&self.node.containerd_roots)
             .chain(&self.node.containerd_states)
-            .chain(&self.allowed_hooks);
+            .chain(&self.allowed_hooks)
+            .chain(std::iter::once(&self.snapd_socket))
+            .chain(std::iter::once(&self.audit.path).filter(|p| !p.as_os_str().is_empty()));
         for path in roots {
             if !path.is_absolute() {
                 return Err(Error::profile(
@@ -140,6 +262,21 @@ impl PolicyConfig {
         for plug in self.connections.iter().flatten() {
             crate::Plug::parse(plug)
                 .map_err(|e| Error::profile(file, format!("key `connections`: {e}")))?;
+        }
+        if self.source == Source::Static && self.connections.is_none() {
+            return Err(Error::profile(
+                file,
+                "key `source`: \"static\" needs the list of plugs in `connections`",
+            ));
+        }
+        if self.source_timeout.is_zero() {
+            return Err(Error::profile(
+                file,
+                "key `source_timeout`: must be more than 0",
+            ));
+        }
+        if self.handler.is_empty() {
+            return Err(Error::profile(file, "key `handler`: must not be empty"));
         }
         for pattern in &self.node.protected {
             PathPattern::parse(pattern)

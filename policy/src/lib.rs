@@ -15,7 +15,7 @@ pub mod profile;
 mod rules;
 pub mod verdict;
 
-pub use config::{PolicyConfig, RuntimeSettings};
+pub use config::{AuditSettings, Mode, PolicyConfig, RuntimeSettings, Source};
 pub use document::{evaluate_document, parse_spec, write_atomically, Document};
 pub use error::{Error, Result};
 pub use host::{FakeHost, HostView, RealHost};

@@ -61,6 +61,9 @@ pub struct Permissions {
     pub plugs: Vec<Plug>,
     /// Where the plugs came from, for logs and `strictctl interfaces`.
     pub plug_source: String,
+    /// SHA-256 over the profiles, the effective configuration and the connected plugs: the policy in force,
+    /// recorded with every decision.
+    pub digest: String,
     pub(crate) paths: Vec<(PathGrantDef, Source)>,
     pub(crate) devices: Vec<(DeviceGrantDef, Source)>,
     pub(crate) capabilities: FxHashMap<Capability, Source>,
@@ -79,6 +82,21 @@ pub struct Permissions {
     /// The OCI runtime applies seccomp filter flags (runc ≥ 1.2, crun): narrowed filters then ask the kernel
     /// to log denials (SECCOMP_FILTER_FLAG_LOG). runc 1.1 refuses any flag, so the shim turns this off.
     pub seccomp_log_flag: bool,
+}
+
+/// The digest of a policy: the profiles, the configuration as parsed (its `Debug` form is complete and
+/// stable within a version) and the plugs.
+fn policy_digest(catalog: &Catalog, config: &PolicyConfig, plugs: &[Plug]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update(&catalog.digest);
+    hasher.update(format!("{config:?}"));
+    for plug in plugs {
+        hasher.update([0]);
+        hasher.update(plug.connect_syntax());
+    }
+    crate::profile::hex(&hasher.finalize())
 }
 
 impl std::fmt::Debug for Permissions {
@@ -136,7 +154,7 @@ impl Permissions {
             pod_owned: config.pod_owned(),
             protected: config.protected(),
             seccomp_log_flag: true,
-
+            digest: policy_digest(&catalog, &config, &plugs),
             catalog: catalog.clone(),
             config,
             plugs: Vec::new(),

@@ -3,15 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strict_policy::{Catalog, Error, Permissions, Plug, PolicyConfig, Result};
+use strict_policy::{Catalog, Error, Permissions, Plug, PolicyConfig, Result, Source};
+
+use crate::sources::{self, Connections, Environment, SourceError};
 
 /// Where the shim looks for its configuration when none is named.
 pub const DEFAULT_CONFIG: &str = "/etc/containerd/strict.toml";
 
-/// Where the configuration came from, for messages.
-#[derive(Clone, Debug)]
+/// Where the configuration came from, for messages and the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigSource {
     File(PathBuf),
+    /// The TOML of the runtime's `options` table, which containerd's CRI sends as `config_body` when the
+    /// table has no `ConfigPath`.
+    RuntimeOptionsBody,
     Defaults,
 }
 
@@ -19,25 +24,52 @@ impl std::fmt::Display for ConfigSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::RuntimeOptionsBody => {
+                f.write_str("containerd's runtime options (the runtime's `options` table)")
+            }
             ConfigSource::Defaults => write!(f, "built-in defaults ({DEFAULT_CONFIG} is absent)"),
         }
     }
 }
 
-/// The named file, or the default file when it exists, or the built-in defaults. A named file that is
-/// missing is an error: a typo must not silently mean "defaults".
-pub fn load_config(named: Option<&Path>) -> Result<(PolicyConfig, ConfigSource)> {
-    match named {
-        Some(path) => Ok((
+/// Which configuration a container asked for, most specific first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ConfigRequest {
+    /// `config_path` of containerd's runtime options (the `ConfigPath` key of the runtime's options).
+    pub runtime_path: Option<PathBuf>,
+    /// `config_body` of containerd's runtime options.
+    pub runtime_body: Option<String>,
+    /// `STRICT_CONFIG` in the environment, or `--config`.
+    pub named: Option<PathBuf>,
+}
+
+/// The configuration a request names: runtime options' path, else their body, else the named file, else
+/// /etc/containerd/strict.toml when it exists, else the built-in defaults. A named file that is missing
+/// is an error: a typo must not silently mean "defaults".
+pub fn resolve_config(request: &ConfigRequest) -> Result<(PolicyConfig, ConfigSource)> {
+    if let Some(path) = request.runtime_path.as_deref().or(request.named.as_deref()) {
+        return Ok((
             PolicyConfig::load(path)?,
             ConfigSource::File(path.to_owned()),
-        )),
-        None if Path::new(DEFAULT_CONFIG).exists() => {
-            let path = PathBuf::from(DEFAULT_CONFIG);
-            Ok((PolicyConfig::load(&path)?, ConfigSource::File(path)))
-        }
-        None => Ok((PolicyConfig::default(), ConfigSource::Defaults)),
+        ));
     }
+    if let Some(body) = &request.runtime_body {
+        let source = ConfigSource::RuntimeOptionsBody;
+        return Ok((PolicyConfig::parse(&source.to_string(), body)?, source));
+    }
+    if Path::new(DEFAULT_CONFIG).exists() {
+        let path = PathBuf::from(DEFAULT_CONFIG);
+        return Ok((PolicyConfig::load(&path)?, ConfigSource::File(path)));
+    }
+    Ok((PolicyConfig::default(), ConfigSource::Defaults))
+}
+
+/// The named file, or the default file when it exists, or the built-in defaults.
+pub fn load_config(named: Option<&Path>) -> Result<(PolicyConfig, ConfigSource)> {
+    resolve_config(&ConfigRequest {
+        named: named.map(Path::to_owned),
+        ..ConfigRequest::default()
+    })
 }
 
 /// The profiles: `profiles` if given, else the configuration's `profiles_dir`, else the embedded ones.
@@ -48,45 +80,53 @@ pub fn load_catalog(config: &PolicyConfig, profiles: Option<&Path>) -> Result<Ca
     }
 }
 
-/// Host permissions from explicit plugs (`--connect`), else the configuration's static `connections`, else
-/// the snap's embedded default connections.
+/// Host permissions from explicit plugs (`--connect`), else from the source the configuration chooses
+/// (snapctl, snapd, the static list or the embedded default).
 pub fn load_permissions(
     config: PolicyConfig,
     catalog: Catalog,
     connect: &[String],
-) -> Result<Permissions> {
-    let catalog = Arc::new(catalog);
-    let (plugs, source) =
-        if let (true, Some(static_list)) = (connect.is_empty(), &config.connections) {
-            let plugs = static_list
+) -> std::result::Result<Permissions, SourceError> {
+    load_permissions_from(config, catalog, connect, &Environment::from_process())
+}
+
+pub fn load_permissions_from(
+    config: PolicyConfig,
+    catalog: Catalog,
+    connect: &[String],
+    env: &Environment,
+) -> std::result::Result<Permissions, SourceError> {
+    let connections = if connect.is_empty() {
+        sources::connected_plugs(&config, &catalog, env)?
+    } else {
+        Connections {
+            source: Source::Static,
+            plugs: connect
                 .iter()
                 .map(|p| Plug::parse(p))
-                .collect::<Result<Vec<_>>>()?;
-            (
-                plugs,
-                "the configuration's static list (`connections`)".to_string(),
-            )
-        } else if connect.is_empty() {
-            let plugs = catalog.default_connections(&config.snap)?;
-            let source = format!(
-                "the embedded default connections of the {} snap",
-                config.snap
-            );
-            (plugs, source)
-        } else {
-            let plugs = connect
-                .iter()
-                .map(|p| Plug::parse(p))
-                .collect::<Result<Vec<_>>>()?;
-            (plugs, "--connect".to_string())
-        };
-    let from_configuration = connect.is_empty() && config.connections.is_some();
-    Permissions::new(catalog, config, plugs, source).map_err(|error| match error {
-        // Name where the bad plug came from: the operator's file, not a command line.
-        Error::Plug { plug, message } if from_configuration => Error::Profile {
-            file: "the configuration".into(),
-            message: format!("key `connections`: plug {plug:?}: {message}"),
-        },
-        other => other,
+                .collect::<Result<Vec<_>>>()?,
+            description: "--connect".to_string(),
+            ignored: Vec::new(),
+        }
+    };
+    let from_configuration = connect.is_empty() && connections.source == Source::Static;
+    let mut description = connections.description;
+    if !connections.ignored.is_empty() {
+        description.push_str(&format!(
+            "; ignored (no profile grants anything for them): {}",
+            connections.ignored.join(", ")
+        ));
+    }
+    Permissions::new(Arc::new(catalog), config, connections.plugs, description).map_err(|error| {
+        match error {
+            // Name where the bad plug came from: the operator's file, not a command line.
+            Error::Plug { plug, message } if from_configuration => {
+                SourceError::Policy(Error::Profile {
+                    file: "the configuration".into(),
+                    message: format!("key `connections`: plug {plug:?}: {message}"),
+                })
+            }
+            other => SourceError::Policy(other),
+        }
     })
 }

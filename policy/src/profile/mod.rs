@@ -34,6 +34,24 @@ impl AttrValue {
         }
     }
 
+    /// An attribute as snapd reports it (`plug-attrs` in `/v2/connections`).
+    pub fn from_json(value: &serde_json::Value) -> std::result::Result<Self, String> {
+        match value {
+            serde_json::Value::String(s) => Ok(AttrValue::Str(s.clone())),
+            serde_json::Value::Bool(b) => Ok(AttrValue::Bool(*b)),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("list item {item} is not a string"))
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map(AttrValue::List),
+            other => Err(format!("unsupported attribute value {other}")),
+        }
+    }
+
     fn from_toml(value: &toml::Value) -> std::result::Result<Self, String> {
         match value {
             toml::Value::String(s) => Ok(AttrValue::Str(s.clone())),
@@ -157,6 +175,8 @@ pub struct Catalog {
     pub base: BaseDef,
     pub interfaces: BTreeMap<String, InterfaceDef>,
     pub snaps: BTreeMap<String, SnapDef>,
+    /// SHA-256 of the profile files (names and contents), so a decision can name the policy it used.
+    pub digest: String,
     device_patterns: FxHashMap<(String, String), Regex>,
 }
 
@@ -197,7 +217,9 @@ impl Catalog {
     }
 
     /// Builds a catalog from `(relative path, contents)` pairs.
-    pub fn from_files(files: Vec<(String, String)>) -> Result<Catalog> {
+    pub fn from_files(mut files: Vec<(String, String)>) -> Result<Catalog> {
+        files.sort();
+        let digest = digest_files(&files);
         let mut base = None;
         let mut interfaces = BTreeMap::new();
         let mut snaps = BTreeMap::new();
@@ -238,6 +260,7 @@ impl Catalog {
             base,
             interfaces,
             snaps,
+            digest,
             device_patterns: FxHashMap::default(),
         };
         catalog.validate()?;
@@ -526,6 +549,23 @@ fn strip_dir<'a>(name: &'a str, dir: &str) -> Option<&'a str> {
         .strip_prefix('/')?
         .strip_suffix(".toml")
         .filter(|stem| !stem.contains('/'))
+}
+
+fn digest_files(files: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (name, text) in files {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+    }
+    hex(&hasher.finalize())
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(String, String)>) {

@@ -163,6 +163,23 @@ impl Container {
         if !req.checkpoint.is_empty() {
             return Err(Error::Unimplemented("restoring from a checkpoint"));
         }
+        // One shim serves one configuration (containers of a pod share their handler's options).
+        if let Some(options) = req.options.as_ref() {
+            let asked = crate::v2::options::request_of(options).map_err(Error::InvalidArgument)?;
+            let serving = &ctx.gate.request;
+            let named = asked.runtime_path.is_some() || asked.runtime_body.is_some();
+            if named
+                && (asked.runtime_path != serving.runtime_path
+                    || asked.runtime_body != serving.runtime_body)
+            {
+                return Err(Error::Undecided(format!(
+                    "the container's runtime options name another configuration ({}) than the one this \
+                     shim serves ({})",
+                    describe(&asked),
+                    describe(serving)
+                )));
+            }
+        }
         // The gate comes first: a refused container leaves nothing behind.
         let spec = ctx.gate.get().await.check_bundle(&req.id, &bundle)?;
         let rootfs = bundle.join("rootfs");
@@ -312,7 +329,7 @@ impl Container {
             .gate
             .get()
             .await
-            .check_exec(&self.id, &self.spec, json)?;
+            .check_exec(&self.id, &req.exec_id, &self.spec, json)?;
         if process.terminal() != Some(req.terminal) && process.terminal().is_some() {
             tracing::debug!(exec = %req.exec_id, "terminal flag differs between request and spec");
         }
@@ -511,5 +528,13 @@ fn unmount(rootfs: &Path) {
     if let Err(error) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH)
     {
         tracing::warn!(rootfs = %rootfs.display(), %error, "unmounting the rootfs failed");
+    }
+}
+
+fn describe(request: &crate::setup::ConfigRequest) -> String {
+    match (&request.runtime_path, &request.runtime_body) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(_)) => "the runtime's options table".into(),
+        (None, None) => "none".into(),
     }
 }

@@ -8,12 +8,12 @@ use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::DeleteResponse;
 
 use crate::v2::exits::Exits;
-use crate::v2::gate::Gate;
+use crate::v2::gate::ConfigLoad;
 use crate::v2::runtime::{OciRuntime, RuncCli, SavedRuntime};
-use crate::v2::{config_file, runtime_root, ShimArgs};
+use crate::v2::{runtime_root, ShimArgs};
 
 pub async fn delete(flags: &ShimArgs) -> containerd_shim::Result<DeleteResponse> {
-    let (config, _) = Gate::load_config(config_file().as_deref());
+    let config = ConfigLoad::read(&crate::v2::options::request_from_env()).config;
     let bundle = if flags.bundle.is_empty() {
         std::env::current_dir().unwrap_or_default()
     } else {

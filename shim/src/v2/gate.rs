@@ -7,18 +7,57 @@ use std::sync::Arc;
 
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use strict_policy::{
-    evaluate, evaluate_document, evaluate_exec, parse_spec, write_atomically, Outcome, Permissions,
-    PolicyConfig, RealHost, Verdict,
+    evaluate, evaluate_document, evaluate_exec, parse_spec, write_atomically, Mode, Outcome,
+    Permissions, PolicyConfig, RealHost, Verdict,
 };
 
 use tokio::sync::OnceCell;
 
-use crate::setup;
+use crate::audit::{self, AuditLog, Decision, Identity, Record, Subject};
+use crate::setup::{self, ConfigRequest, ConfigSource};
 use crate::v2::error::{Error, Result};
 use crate::v2::runtime::RuncCli;
 
+/// The configuration as the shim read it: on error the built-in defaults stand in (the shim still needs
+/// runtime settings to clean up) and the gate refuses with the error.
+#[derive(Clone, Debug)]
+pub struct ConfigLoad {
+    pub config: PolicyConfig,
+    pub source: String,
+    pub error: Option<String>,
+}
+
+impl ConfigLoad {
+    pub fn read(request: &ConfigRequest) -> ConfigLoad {
+        match setup::resolve_config(request) {
+            Ok((config, source)) => ConfigLoad {
+                config,
+                source: source.to_string(),
+                error: None,
+            },
+            Err(error) => ConfigLoad {
+                config: PolicyConfig::default(),
+                source: describe_request(request),
+                error: Some(format!("the configuration does not load: {error}")),
+            },
+        }
+    }
+}
+
+fn describe_request(request: &ConfigRequest) -> String {
+    match (&request.runtime_path, &request.runtime_body, &request.named) {
+        (Some(path), _, _) | (None, None, Some(path)) => path.display().to_string(),
+        (None, Some(_), _) => ConfigSource::RuntimeOptionsBody.to_string(),
+        (None, None, None) => setup::DEFAULT_CONFIG.to_string(),
+    }
+}
+
 pub struct Gate {
+    config: PolicyConfig,
+    config_source: String,
     permissions: std::result::Result<Arc<Permissions>, String>,
+    namespace: String,
+    audit: AuditLog,
 }
 
 /// The gate, built on first use: it asks the runtime which seccomp flags it applies, and the shim's
@@ -26,20 +65,26 @@ pub struct Gate {
 /// which need nothing from the runtime, start loading at once in the background, so the first Create
 /// does not wait for them.
 pub struct LazyGate {
-    loading: std::sync::Mutex<Option<tokio::task::JoinHandle<Loaded>>>,
+    loading: std::sync::Mutex<Option<tokio::task::JoinHandle<Gate>>>,
     runtime: Arc<RuncCli>,
     cell: OnceCell<Gate>,
+    /// The configuration this shim serves (containers asking for another one are refused).
+    pub request: ConfigRequest,
 }
 
-type Loaded = std::result::Result<Permissions, String>;
-
 impl LazyGate {
-    pub fn new(config: PolicyConfig, config_error: Option<String>, runtime: Arc<RuncCli>) -> Self {
-        let loading = tokio::task::spawn_blocking(move || Gate::load(&config, config_error));
+    pub fn new(
+        request: ConfigRequest,
+        load: ConfigLoad,
+        namespace: String,
+        runtime: Arc<RuncCli>,
+    ) -> Self {
+        let loading = tokio::task::spawn_blocking(move || Gate::load(load, namespace));
         LazyGate {
             loading: std::sync::Mutex::new(Some(loading)),
             runtime,
             cell: OnceCell::new(),
+            request,
         }
     }
 
@@ -48,6 +93,7 @@ impl LazyGate {
             loading: std::sync::Mutex::new(None),
             runtime,
             cell: OnceCell::new_with(Some(gate)),
+            request: ConfigRequest::default(),
         }
     }
 
@@ -61,62 +107,85 @@ impl LazyGate {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .take();
-                let loaded = match loading {
-                    Some(handle) => handle
-                        .await
-                        .unwrap_or_else(|e| Err(format!("loading the policy failed: {e}"))),
-                    None => Err("the policy was never loaded".to_string()),
+                let mut gate = match loading {
+                    Some(handle) => handle.await.unwrap_or_else(|e| {
+                        Gate::failed(format!("loading the policy failed: {e}"))
+                    }),
+                    None => Gate::failed("the policy was never loaded".to_string()),
                 };
-                Gate::from_loaded(loaded, log)
+                if let Ok(permissions) = &mut gate.permissions {
+                    if let Some(permissions) = Arc::get_mut(permissions) {
+                        permissions.seccomp_log_flag = log;
+                    }
+                }
+                gate
             })
             .await
     }
 }
 
 impl Gate {
-    /// The configuration: the named file, else /etc/containerd/strict.toml if present, else the defaults.
-    /// On error the defaults are returned with the error (the shim still needs runtime settings to clean
-    /// up, but the gate must refuse).
-    pub fn load_config(config_file: Option<&Path>) -> (PolicyConfig, Option<String>) {
-        match setup::load_config(config_file) {
-            Ok((config, _)) => (config, None),
-            Err(error) => (PolicyConfig::default(), Some(error.to_string())),
+    /// Loads the profiles and the host's connections (from snapctl, snapd, the static list or the
+    /// embedded default) for the configuration.
+    pub fn load(load: ConfigLoad, namespace: String) -> Gate {
+        let ConfigLoad {
+            config,
+            source,
+            error,
+        } = load;
+        let permissions = match error {
+            Some(error) => Err(error),
+            None => setup::load_catalog(&config, None)
+                .map_err(|e| format!("the vendor profiles do not load: {e}"))
+                .and_then(|catalog| {
+                    setup::load_permissions(config.clone(), catalog, &[])
+                        .map_err(|e| format!("the host's connections cannot be read: {e}"))
+                }),
+        };
+        match &permissions {
+            Ok(permissions) => tracing::info!(
+                config = %source,
+                mode = %config.mode,
+                permissions = %permissions.plug_source,
+                policy = %permissions.digest,
+                "policy loaded"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "the policy does not load: every container will be refused")
+            }
         }
-    }
-
-    /// Loads the profiles and the host's connections for `config`.
-    pub fn new(
-        config: &PolicyConfig,
-        config_error: Option<String>,
-        seccomp_log_flag: bool,
-    ) -> Gate {
-        Gate::from_loaded(Gate::load(config, config_error), seccomp_log_flag)
-    }
-
-    fn load(config: &PolicyConfig, config_error: Option<String>) -> Loaded {
-        if let Some(error) = config_error {
-            return Err(error);
-        }
-        setup::load_catalog(config, None)
-            .and_then(|catalog| setup::load_permissions(config.clone(), catalog, &[]))
-            .map_err(|error| error.to_string())
-    }
-
-    fn from_loaded(loaded: Loaded, seccomp_log_flag: bool) -> Gate {
-        let permissions = loaded.map(|mut permissions| {
-            permissions.seccomp_log_flag = seccomp_log_flag;
-            Arc::new(permissions)
-        });
-        if let Err(error) = &permissions {
-            tracing::error!(%error, "the policy does not load: every container will be refused");
-        }
-        Gate { permissions }
-    }
-
-    pub fn from_permissions(permissions: Arc<Permissions>) -> Gate {
         Gate {
-            permissions: Ok(permissions),
+            audit: AuditLog::new(config.audit.clone()),
+            config,
+            config_source: source,
+            permissions: permissions.map(Arc::new),
+            namespace,
         }
+    }
+
+    fn failed(error: String) -> Gate {
+        let config = PolicyConfig::default();
+        Gate {
+            audit: AuditLog::new(config.audit.clone()),
+            config,
+            config_source: String::new(),
+            permissions: Err(error),
+            namespace: String::new(),
+        }
+    }
+
+    pub fn from_permissions(permissions: Arc<Permissions>, namespace: &str) -> Gate {
+        Gate {
+            audit: AuditLog::new(permissions.config.audit.clone()),
+            config: permissions.config.clone(),
+            config_source: "test".into(),
+            permissions: Ok(permissions),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.config.mode
     }
 
     fn permissions(&self) -> Result<&Permissions> {
@@ -125,16 +194,121 @@ impl Gate {
             .map_err(|error| Error::Undecided(error.clone()))
     }
 
-    /// Gates the bundle's config.json; on success the spec in the bundle is the one that was allowed.
+    /// Writes one record of the trail; if that fails the record goes to containerd's log instead, so
+    /// no decision is lost.
+    fn record(&self, decision: Decision, subject: Subject, what: Recorded<'_>) {
+        let permissions = self.permissions.as_ref().ok();
+        let identity = what.identity;
+        let record = Record {
+            time: audit::now(),
+            handler: identity
+                .handler
+                .clone()
+                .unwrap_or_else(|| self.config.handler.clone()),
+            mode: self.config.mode,
+            decision,
+            subject,
+            namespace: self.namespace.clone(),
+            container_id: what.id.to_string(),
+            exec_id: what.exec_id.map(str::to_string),
+            pod: identity.pod.clone(),
+            container_name: identity.container_name.clone(),
+            image: identity.image.clone(),
+            cgroups_path: identity.cgroups_path.clone(),
+            violations: what.verdict.map(audit::violations).unwrap_or_default(),
+            narrowings: what.verdict.map(audit::narrowings).unwrap_or_default(),
+            error: what.error.map(str::to_string),
+            snap: self.config.snap.clone(),
+            permissions_source: permissions
+                .map(|p| p.plug_source.clone())
+                .unwrap_or_else(|| "(not loaded)".into()),
+            config: self.config_source.clone(),
+            policy_digest: permissions.map(|p| p.digest.clone()).unwrap_or_default(),
+        };
+        if let Err(error) = self.audit.append(&record) {
+            let line = serde_json::to_string(&record).unwrap_or_default();
+            tracing::error!(
+                path = %self.audit.path().display(),
+                %error,
+                record = %line,
+                "the audit trail cannot be written; the record follows"
+            );
+        }
+    }
+
+    /// An undecided (refused) request, recorded and returned as the error.
+    fn undecided(&self, subject: Subject, what: Recorded<'_>, error: String) -> Error {
+        self.record(
+            Decision::Undecided,
+            subject,
+            Recorded {
+                error: Some(&error),
+                ..what
+            },
+        );
+        Error::Undecided(error)
+    }
+
+    /// Gates the bundle's config.json. Enforce: on success the spec in the bundle is the one that was
+    /// allowed (narrowed if need be). Complain: the spec stays as it came and the verdict is only recorded.
     pub fn check_bundle(&self, id: &str, bundle: &Path) -> Result<Spec> {
-        let permissions = self.permissions()?;
         let path = bundle.join("config.json");
-        let bytes = std::fs::read(&path)
-            .map_err(|e| Error::Undecided(format!("reading {}: {e}", path.display())))?;
-        let mut document =
-            parse_spec(&bytes).map_err(|e| Error::Undecided(format!("{}: {e}", path.display())))?;
+        let unknown = Identity::default();
+        fn what<'a>(id: &'a str, identity: &'a Identity) -> Recorded<'a> {
+            Recorded {
+                id,
+                exec_id: None,
+                identity,
+                verdict: None,
+                error: None,
+            }
+        }
+        let bytes = std::fs::read(&path).map_err(|e| {
+            self.undecided(
+                Subject::Container,
+                what(id, &unknown),
+                format!("reading {}: {e}", path.display()),
+            )
+        })?;
+        if let Err(error) = self.permissions() {
+            let identity = Identity::of_json(&bytes);
+            let subject = identity.subject.unwrap_or(Subject::Container);
+            self.record(
+                Decision::Undecided,
+                subject,
+                Recorded {
+                    error: Some(&error.to_string()),
+                    ..what(id, &identity)
+                },
+            );
+            return Err(error);
+        }
+        let permissions = self.permissions()?;
+        let mut document = parse_spec(&bytes).map_err(|e| {
+            let identity = Identity::of_json(&bytes);
+            self.undecided(
+                identity.subject.unwrap_or(Subject::Container),
+                what(id, &identity),
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let identity = Identity::of_spec(&document.spec);
+        let subject = identity.subject.unwrap_or(Subject::Container);
+        let original = (self.mode() == Mode::Complain).then(|| document.spec.clone());
         let verdict = evaluate_document(&mut document, permissions, &RealHost);
-        log_verdict(id, &verdict, "container");
+        let decision = Decision::of(&verdict, self.mode());
+        log_verdict(id, &verdict, decision, subject);
+        self.record(
+            decision,
+            subject,
+            Recorded {
+                verdict: Some(&verdict),
+                ..what(id, &identity)
+            },
+        );
+        if let Some(original) = original {
+            return Ok(original);
+        }
         match verdict.outcome() {
             Outcome::Refused => Err(Error::Refused(
                 verdict.refusal_message().unwrap_or_default(),
@@ -149,16 +323,41 @@ impl Gate {
     }
 
     /// Gates an exec process (the JSON containerd sends) against the container's gated spec.
-    pub fn check_exec(&self, id: &str, container: &Spec, process_json: &[u8]) -> Result<Process> {
-        self.permissions()?;
+    pub fn check_exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        container: &Spec,
+        process_json: &[u8],
+    ) -> Result<Process> {
+        let identity = Identity::of_spec(container);
+        let what = Recorded {
+            id,
+            exec_id: Some(exec_id),
+            identity: &identity,
+            verdict: None,
+            error: None,
+        };
+        if let Err(error) = self.permissions() {
+            return Err(self.undecided(Subject::Exec, what, error.to_string()));
+        }
         let process: Process = serde_json::from_slice(process_json).map_err(|e| {
             Error::InvalidArgument(format!("the exec process spec is malformed: {e}"))
         })?;
         let verdict = evaluate_exec(container, &process);
-        log_verdict(id, &verdict, "exec");
+        let decision = Decision::of(&verdict, self.mode());
+        log_verdict(id, &verdict, decision, Subject::Exec);
+        self.record(
+            decision,
+            Subject::Exec,
+            Recorded {
+                verdict: Some(&verdict),
+                ..what
+            },
+        );
         match verdict.refusal_message() {
-            Some(message) => Err(Error::Refused(message)),
-            None => Ok(process),
+            Some(message) if self.mode() == Mode::Enforce => Err(Error::Refused(message)),
+            _ => Ok(process),
         }
     }
 
@@ -170,7 +369,18 @@ impl Gate {
         container: &Spec,
         resources_json: &[u8],
     ) -> Result<LinuxResources> {
-        let permissions = self.permissions()?;
+        let identity = Identity::of_spec(container);
+        let what = Recorded {
+            id,
+            exec_id: None,
+            identity: &identity,
+            verdict: None,
+            error: None,
+        };
+        let permissions = match self.permissions() {
+            Ok(permissions) => permissions,
+            Err(error) => return Err(self.undecided(Subject::Update, what, error.to_string())),
+        };
         let resources: LinuxResources = serde_json::from_slice(resources_json).map_err(|e| {
             Error::InvalidArgument(format!("the update's resources are malformed: {e}"))
         })?;
@@ -179,29 +389,260 @@ impl Gate {
             linux.set_resources(Some(resources.clone()));
         }
         let verdict = evaluate(&mut spec, permissions, &RealHost);
-        log_verdict(id, &verdict, "update");
+        // Only refusals count here: the container's own narrowing was applied (or recorded) at create.
+        let verdict = Verdict {
+            violations: verdict.violations,
+            narrowed: Vec::new(),
+        };
+        let decision = Decision::of(&verdict, self.mode());
+        log_verdict(id, &verdict, decision, Subject::Update);
+        self.record(
+            decision,
+            Subject::Update,
+            Recorded {
+                verdict: Some(&verdict),
+                ..what
+            },
+        );
         match verdict.refusal_message() {
-            Some(message) => Err(Error::Refused(message)),
-            None => Ok(resources),
+            Some(message) if self.mode() == Mode::Enforce => Err(Error::Refused(message)),
+            _ => Ok(resources),
         }
     }
 }
 
-fn log_verdict(id: &str, verdict: &Verdict, what: &str) {
-    match verdict.outcome() {
-        Outcome::Allowed => tracing::info!(container = id, "{what} allowed"),
-        Outcome::Narrowed => {
+/// What a record is about.
+#[derive(Clone, Copy)]
+struct Recorded<'a> {
+    id: &'a str,
+    exec_id: Option<&'a str>,
+    identity: &'a Identity,
+    verdict: Option<&'a Verdict>,
+    error: Option<&'a str>,
+}
+
+fn log_verdict(id: &str, verdict: &Verdict, decision: Decision, subject: Subject) {
+    let what = format!("{subject:?}").to_lowercase();
+    match decision {
+        Decision::Allowed => tracing::info!(container = id, "{what} allowed"),
+        Decision::Narrowed | Decision::WouldNarrow => {
             let changes: Vec<String> = verdict
                 .narrowed
                 .iter()
                 .map(|n| format!("{} {}: {} -> {}", n.rule, n.field, n.from, n.to))
                 .collect();
-            tracing::info!(container = id, narrowed = %changes.join("; "), "{what} narrowed");
+            tracing::info!(
+                container = id,
+                narrowed = %changes.join("; "),
+                "{what} {}",
+                if decision == Decision::WouldNarrow {
+                    "would be narrowed (complain mode: runs unchanged)"
+                } else {
+                    "narrowed"
+                }
+            );
         }
-        Outcome::Refused => tracing::warn!(
+        Decision::Refused | Decision::WouldRefuse | Decision::Undecided => tracing::warn!(
             container = id,
             verdict = %verdict.to_json(),
-            "{what} refused"
+            "{what} {}",
+            if decision == Decision::WouldRefuse {
+                "would be refused (complain mode: runs anyway)"
+            } else {
+                "refused"
+            }
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use strict_policy::{Catalog, Source};
+
+    use super::*;
+    use crate::audit::report::read_records;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy/tests/fixtures");
+
+    fn gate(dir: &Path, mode: Mode) -> Gate {
+        let mut config = PolicyConfig {
+            mode,
+            source: Source::Embedded,
+            ..PolicyConfig::default()
+        };
+        config.audit.path = dir.join("audit/audit.log");
+        let permissions =
+            setup::load_permissions(config.clone(), Catalog::embedded().unwrap(), &[]).unwrap();
+        Gate::load(
+            ConfigLoad {
+                config,
+                source: "test.toml".into(),
+                error: None,
+            },
+            "k8s.io".into(),
+        )
+        .with_digest_check(&permissions.digest)
+    }
+
+    impl Gate {
+        /// The loaded policy is the one the same configuration gives outside the gate.
+        fn with_digest_check(self, digest: &str) -> Gate {
+            assert_eq!(self.permissions.as_ref().unwrap().digest, digest);
+            self
+        }
+    }
+
+    /// A bundle with the fixture's config.json, annotated as CRI would.
+    fn make_bundle(dir: &Path, fixture: &str) -> PathBuf {
+        let bundle = dir.join(fixture);
+        std::fs::create_dir_all(&bundle).unwrap();
+        let text =
+            std::fs::read_to_string(format!("{FIXTURES}/containerd/{fixture}.json")).unwrap();
+        let mut spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+        spec["annotations"] = serde_json::json!({
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.sandbox-namespace": "shop",
+            "io.kubernetes.cri.sandbox-name": "web-0",
+            "io.kubernetes.cri.sandbox-uid": "0b5c",
+            "io.kubernetes.cri.container-name": "nginx",
+            "io.kubernetes.cri.image-name": "docker.io/library/nginx:1",
+            "io.kubernetes.cri.runtime-handler": "strict-complain",
+        });
+        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+        bundle
+    }
+
+    #[test]
+    fn enforce_refuses_and_records_who_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), Mode::Enforce);
+        let bundle = make_bundle(dir.path(), "mount-etc-ro");
+        let error = gate.check_bundle("c1", &bundle).unwrap_err();
+        assert!(matches!(error, Error::Refused(_)), "{error}");
+        let (records, bad) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
+        assert_eq!((records.len(), bad), (1, 0));
+        let record = &records[0];
+        assert_eq!(record.decision, Decision::Refused);
+        assert_eq!(record.mode, Mode::Enforce);
+        assert_eq!(
+            record.handler, "strict-complain",
+            "CRI's handler annotation wins"
+        );
+        assert_eq!(record.namespace, "k8s.io");
+        assert_eq!(record.container_id, "c1");
+        assert_eq!(record.container_name.as_deref(), Some("nginx"));
+        assert_eq!(record.pod.as_ref().unwrap().name, "web-0");
+        assert_eq!(record.violations[0].rule, "mount.host-path");
+        assert!(record.violations[0].message.contains("/etc"));
+        assert_eq!(record.config, "test.toml");
+        assert_eq!(record.policy_digest.len(), 64);
+        assert!(record.permissions_source.contains("embedded"));
+    }
+
+    #[test]
+    fn complain_runs_the_spec_unchanged_and_records_what_it_would_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), Mode::Complain);
+        let bundle = make_bundle(dir.path(), "mount-etc-ro");
+        let before = std::fs::read(bundle.join("config.json")).unwrap();
+        let spec = gate.check_bundle("c1", &bundle).unwrap();
+        assert_eq!(std::fs::read(bundle.join("config.json")).unwrap(), before);
+        assert!(spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.source().as_deref() == Some(Path::new("/etc"))));
+        // Narrowings are recorded, not applied: the seccomp-default fixture keeps its filter.
+        let narrowed = make_bundle(dir.path(), "seccomp-default");
+        let before = std::fs::read(narrowed.join("config.json")).unwrap();
+        gate.check_bundle("c2", &narrowed).unwrap();
+        assert_eq!(std::fs::read(narrowed.join("config.json")).unwrap(), before);
+
+        let (records, _) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
+        let decisions: Vec<Decision> = records.iter().map(|r| r.decision).collect();
+        assert_eq!(decisions, [Decision::WouldRefuse, Decision::WouldNarrow]);
+        assert!(!records[1].narrowings.is_empty());
+        assert!(records.iter().all(|r| r.mode == Mode::Complain));
+    }
+
+    #[test]
+    fn an_unloadable_policy_refuses_in_every_mode_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [Mode::Enforce, Mode::Complain] {
+            let mut config = PolicyConfig {
+                mode,
+                ..PolicyConfig::default()
+            };
+            config.audit.path = dir.path().join("audit.log");
+            let gate = Gate::load(
+                ConfigLoad {
+                    config,
+                    source: "/etc/containerd/strict.toml".into(),
+                    error: Some("snapd at /run/snapd.socket: cannot connect".into()),
+                },
+                "default".into(),
+            );
+            let bundle = make_bundle(dir.path(), "default");
+            let error = gate.check_bundle("c1", &bundle).unwrap_err();
+            assert!(matches!(error, Error::Undecided(_)));
+            assert!(error.to_string().contains("snapd"), "{error}");
+        }
+        let (records, _) = read_records(&dir.path().join("audit.log"), None).unwrap();
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.decision == Decision::Undecided
+            && r.error.as_deref().unwrap().contains("snapd")
+            && r.pod.as_ref().unwrap().name == "web-0"));
+    }
+
+    #[test]
+    fn a_trail_that_cannot_be_written_does_not_change_the_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = PolicyConfig {
+            source: Source::Embedded,
+            ..PolicyConfig::default()
+        };
+        // A path below a regular file can never be created.
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        config.audit.path = dir.path().join("file/audit.log");
+        let gate = Gate::load(
+            ConfigLoad {
+                config,
+                source: "test".into(),
+                error: None,
+            },
+            "default".into(),
+        );
+        let bundle = make_bundle(dir.path(), "default");
+        gate.check_bundle("c1", &bundle).unwrap();
+    }
+
+    #[test]
+    fn exec_and_update_are_recorded_and_only_recorded_in_complain_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), Mode::Complain);
+        let bundle = make_bundle(dir.path(), "default");
+        let spec = gate.check_bundle("c1", &bundle).unwrap();
+        let mut process = spec.process().clone().unwrap();
+        let mut caps = process.capabilities().clone().unwrap();
+        let mut bounding = caps.bounding().clone().unwrap();
+        bounding.insert(oci_spec::runtime::Capability::SysAdmin);
+        caps.set_bounding(Some(bounding));
+        process.set_capabilities(Some(caps));
+        let json = serde_json::to_vec(&process).unwrap();
+        gate.check_exec("c1", "e1", &spec, &json).unwrap();
+        let (records, _) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
+        let exec = records.last().unwrap();
+        assert_eq!(exec.subject, Subject::Exec);
+        assert_eq!(exec.exec_id.as_deref(), Some("e1"));
+        assert_eq!(exec.decision, Decision::WouldRefuse);
+
+        let enforce = super::tests::gate(&dir.path().join("enforce"), Mode::Enforce);
+        assert!(matches!(
+            enforce.check_exec("c1", "e1", &spec, &json),
+            Err(Error::Refused(_))
+        ));
     }
 }

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod io;
 pub mod logging;
 pub mod oom;
+pub mod options;
 pub mod runtime;
 pub mod start;
 pub mod stats;
@@ -30,7 +31,7 @@ use strict_policy::PolicyConfig;
 use crate::v2::container::Context;
 use crate::v2::events::Publisher;
 use crate::v2::exits::Exits;
-use crate::v2::gate::{Gate, LazyGate};
+use crate::v2::gate::{ConfigLoad, LazyGate};
 use crate::v2::runtime::RuncCli;
 use crate::v2::task::TaskService;
 
@@ -96,7 +97,9 @@ impl containerd_shim::Shim for StrictShim {
 
     async fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
         logging::init(self.args.debug);
-        let (config, config_error) = Gate::load_config(config_file().as_deref());
+        let request = options::request_from_env();
+        let load = ConfigLoad::read(&request);
+        let config = load.config.clone();
         let exits = Exits::start()
             .await
             .expect("subscribing to the reaper cannot fail");
@@ -107,7 +110,7 @@ impl containerd_shim::Shim for StrictShim {
             exits.clone(),
         );
         let runtime = Arc::new(runtime);
-        let gate = LazyGate::new(config.clone(), config_error, runtime.clone());
+        let gate = LazyGate::new(request, load, self.args.namespace.clone(), runtime.clone());
         tracing::info!(
             namespace = %self.args.namespace,
             id = %self.args.id,

@@ -31,7 +31,18 @@ pub async fn start(opts: StartOpts) -> containerd_shim::Result<String> {
         err: e,
     })?;
     let grouping = grouping(&cwd, &opts.id);
-    let address = containerd_shim::spawn(opts, &grouping, Vec::new()).await?;
+    // The runtime options name the configuration; the long-running shim gets them in its environment.
+    let mut request = crate::setup::ConfigRequest::default();
+    for any in &opts.extensions {
+        match crate::v2::options::request_of(any) {
+            Ok(found) if found != request => request = found,
+            Ok(_) => {}
+            Err(error) => return Err(containerd_shim::Error::InvalidArgument(error)),
+        }
+    }
+    let vars = crate::v2::options::to_env(&request);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let address = containerd_shim::spawn(opts, &grouping, vars).await?;
     write_str_to_file("address", &address).await?;
     Ok(address)
 }

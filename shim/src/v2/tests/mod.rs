@@ -43,7 +43,14 @@ fn permissions() -> Arc<Permissions> {
     static PERMISSIONS: OnceLock<Arc<Permissions>> = OnceLock::new();
     PERMISSIONS
         .get_or_init(|| {
-            let config = PolicyConfig::default();
+            // The embedded connections whatever the machine has, and a trail of the tests' own.
+            let mut config = PolicyConfig {
+                source: strict_policy::Source::Embedded,
+                ..PolicyConfig::default()
+            };
+            config.audit.path = std::env::temp_dir()
+                .join(format!("strict-shim-tests-{}", std::process::id()))
+                .join("audit.log");
             let catalog = setup::load_catalog(&config, None).unwrap();
             Arc::new(setup::load_permissions(config, catalog, &[]).unwrap())
         })
@@ -95,7 +102,10 @@ impl Shim {
             false,
             exits.clone(),
         );
-        let gate = LazyGate::ready(Gate::from_permissions(permissions()), Arc::new(unused));
+        let gate = LazyGate::ready(
+            Gate::from_permissions(permissions(), "default"),
+            Arc::new(unused),
+        );
         let ctx = Context {
             namespace: "k8s.io".into(),
             runtime: runtime.clone(),
