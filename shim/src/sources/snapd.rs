@@ -97,10 +97,16 @@ pub fn get(
     let mut stream = UnixStream::connect(socket).map_err(|e| format!("cannot connect: {e}"))?;
     let request =
         format!("GET {path} HTTP/1.0\r\nHost: localhost\r\nAccept: application/json\r\n\r\n");
-    stream
+    match stream
         .set_write_timeout(Some(timeout))
         .and_then(|_| stream.write_all(request.as_bytes()))
-        .map_err(|e| format!("sending GET {path}: {e}"))?;
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Err("the connection closed without an answer".into())
+        }
+        Err(e) => return Err(format!("sending GET {path}: {e}")),
+    }
     let mut response = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -125,6 +131,10 @@ pub fn get(
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A peer that closes with our request unread resets the connection.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && response.is_empty() => {
+                break
+            }
             Err(e)
                 if matches!(
                     e.kind(),
