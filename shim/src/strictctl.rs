@@ -1,13 +1,19 @@
-//! `strictctl check` and `strictctl interfaces`.
+//! `strictctl check`, `strictctl interfaces`, `strictctl config check` and `strictctl audit`.
 //!
 //! Exit status: 0 the container would run (allowed or narrowed), 1 refused, 2 bad input.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use strict_policy::profile::render;
-use strict_policy::{evaluate_document, parse_spec, Outcome, Permissions, RealHost};
+use strict_policy::{
+    evaluate_document, parse_spec, Outcome, Permissions, PolicyConfig, RealHost, Source,
+};
+
+use crate::audit::report;
+use crate::sources::Environment;
 
 use crate::setup::{load_catalog, load_config, load_permissions, ConfigSource};
 
@@ -32,6 +38,51 @@ enum Command {
     Check(CheckArgs),
     /// Show the connected interfaces and what each grants a workload.
     Interfaces(InterfacesArgs),
+    /// Validate configuration files offline.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Report the audit trail: refusals by rule and by the plug that would grant them, and the kernel's
+    /// seccomp denials of narrowed containers, with the `snap connect` commands to run.
+    Audit(AuditArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file: every key known, every value valid; exits 2 naming the key if not.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Args)]
+struct ConfigCheckArgs {
+    /// The configuration file.
+    file: PathBuf,
+    /// Vendor profiles to check the configuration against instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    profiles: Option<PathBuf>,
+    /// Also read the host's connections from the configured source (snapctl or snapd).
+    #[arg(long)]
+    connect_source: bool,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// The audit trail (default: the configuration's `audit.path`). Rotated files are read too.
+    file: Option<PathBuf>,
+    /// Only decisions of the last DURATION (`1h`, `30m`, `2days`).
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The kernel's seccomp log: `auto` (dmesg, else the journal), `none`, `dmesg`, `journal`, or a file
+    /// (dmesg output, `journalctl` output or auditd's audit.log).
+    #[arg(long, value_name = "SOURCE", default_value = "auto")]
+    seccomp_log: String,
+    /// The strict configuration file (for the default trail and profiles).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Vendor profiles to use instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    profiles: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -103,6 +154,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Check(args) => check(args),
         Command::Interfaces(args) => interfaces(args),
+        Command::Config(ConfigCommand::Check(args)) => config_check(args),
+        Command::Audit(args) => audit(args),
     };
     result.unwrap_or_else(|message| {
         eprintln!("strictctl: {message}");
@@ -223,4 +276,149 @@ fn interfaces(args: InterfacesArgs) -> Result<i32, String> {
         }
     }
     Ok(EXIT_RUNS)
+}
+
+fn config_check(args: ConfigCheckArgs) -> Result<i32, String> {
+    let config = PolicyConfig::load(&args.file).map_err(|e| e.to_string())?;
+    let catalog = load_catalog(&config, args.profiles.as_deref()).map_err(|e| e.to_string())?;
+    catalog.snap(&config.snap).map_err(|e| {
+        format!("{}: key `snap`: {e}", args.file.display())
+    })?;
+    let chosen = crate::sources::choose(&config, &Environment::from_process());
+    let permissions = if args.connect_source || matches!(chosen, Source::Static | Source::Embedded) {
+        let perms = crate::setup::load_permissions(config.clone(), catalog, &[])
+            .map_err(|e| format!("{}: {e}", args.file.display()))?;
+        Some(perms)
+    } else {
+        None
+    };
+    println!("{}: valid", args.file.display());
+    println!("  mode: {}", config.mode);
+    println!("  snap: {}", config.snap);
+    println!("  source: {} (here: {chosen})", config.source);
+    match &permissions {
+        Some(perms) => {
+            println!("  connections: {} ({} plugs)", perms.plug_source, perms.plugs.len());
+            println!("  policy digest: {}", perms.digest);
+        }
+        None => println!(
+            "  connections: read from {chosen} when the shim starts (--connect-source reads them now)"
+        ),
+    }
+    println!(
+        "  audit: {}",
+        if config.audit.path.as_os_str().is_empty() {
+            "off".to_string()
+        } else {
+            format!(
+                "{} (rotated at {}, {} kept)",
+                config.audit.path.display(),
+                bytesize_text(config.audit.max_size),
+                config.audit.keep
+            )
+        }
+    );
+    println!("  runtime: {}", config.runtime.binary.display());
+    if which(&config.runtime.binary).is_none() {
+        println!(
+            "  warning: key `runtime.binary`: {} is not found on this machine",
+            config.runtime.binary.display()
+        );
+    }
+    Ok(EXIT_RUNS)
+}
+
+fn bytesize_text(bytes: u64) -> String {
+    if bytes % (1024 * 1024) == 0 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The binary as the shim would find it: a path as is, a bare name in PATH.
+fn which(binary: &Path) -> Option<PathBuf> {
+    if binary.components().count() > 1 {
+        return binary.is_file().then(|| binary.to_owned());
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+fn audit(args: AuditArgs) -> Result<i32, String> {
+    let since = match &args.since {
+        Some(text) => {
+            let duration = humantime::parse_duration(text)
+                .map_err(|e| format!("--since {text:?}: {e} (e.g. 1h, 30m, 2days)"))?;
+            Some(SystemTime::now() - duration)
+        }
+        None => None,
+    };
+    let (config, _) = load_config(args.config.as_deref()).map_err(|e| e.to_string())?;
+    let catalog = load_catalog(&config, args.profiles.as_deref()).map_err(|e| e.to_string())?;
+    let file = args.file.clone().unwrap_or_else(|| config.audit.path.clone());
+    let (records, unreadable) =
+        report::read_records(&file, since).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut built = report::build(&records, unreadable, &catalog);
+    match seccomp_log_lines(&args.seccomp_log) {
+        Ok(Some(lines)) => report::add_seccomp(&mut built, lines.into_iter(), since, &records, &catalog),
+        Ok(None) => {}
+        Err(note) => built.seccomp_log_note = Some(note),
+    }
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&built).map_err(|e| e.to_string())?
+        ),
+        Format::Text => print!("{}", report::render_text(&built)),
+    }
+    Ok(EXIT_RUNS)
+}
+
+/// The kernel log's lines from `source`; Ok(None) for `none`; Err(note) when it cannot be read.
+fn seccomp_log_lines(source: &str) -> Result<Option<Vec<String>>, String> {
+    let run = |program: &str, args: &[&str]| -> Result<Vec<String>, String> {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{program} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    };
+    let dmesg = || run("dmesg", &[]);
+    let journal = || {
+        run(
+            "journalctl",
+            &["--no-pager", "-o", "short", "-b", "_TRANSPORT=kernel", "_TRANSPORT=audit"],
+        )
+    };
+    match source {
+        "none" => Ok(None),
+        "dmesg" => dmesg().map(Some),
+        "journal" => journal().map(Some),
+        "auto" => match dmesg() {
+            Ok(lines) => Ok(Some(lines)),
+            Err(first) => journal()
+                .map(Some)
+                .map_err(|second| format!("not read ({first}; {second})")),
+        },
+        file => std::fs::read_to_string(file)
+            .map(|text| Some(text.lines().map(str::to_string).collect()))
+            .map_err(|e| format!("{file}: {e}")),
+    }
 }

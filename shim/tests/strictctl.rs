@@ -23,12 +23,13 @@ fn strictctl(args: &[&str]) -> Output {
     output
 }
 
-/// An empty configuration file: every key at its default.
+/// A configuration file with every key at its default but the source.
 fn config_path() -> &'static str {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
         let path = std::env::temp_dir().join(format!("strictctl-test-{}.toml", std::process::id()));
-        std::fs::write(&path, "# defaults\n").unwrap();
+        // The embedded connections, whether or not this machine runs snapd.
+        std::fs::write(&path, "source = \"embedded\"\n").unwrap();
         path
     })
     .to_str()
@@ -155,7 +156,7 @@ fn the_configurations_static_connections_replace_the_snaps_defaults() {
     let config = dir.path().join("strict.toml");
     std::fs::write(
         &config,
-        "connections = [\"network\", \"system-files:read=/srv/strict-test-data\"]\n",
+        "source = \"static\"\nconnections = [\"network\", \"system-files:read=/srv/strict-test-data\"]\n",
     )
     .unwrap();
     let run = |config: &Path| {
@@ -172,7 +173,7 @@ fn the_configurations_static_connections_replace_the_snaps_defaults() {
         stdout(&output)
     );
     // A bad plug in the list is an error naming the key, never a silent default.
-    std::fs::write(&config, "connections = [\"no-such-interface\"]\n").unwrap();
+    std::fs::write(&config, "source = \"static\"\nconnections = [\"no-such-interface\"]\n").unwrap();
     let output = run(&config);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -254,4 +255,140 @@ fn real_containerd_specs_get_their_verdicts() {
     assert_eq!(privileged.status.code(), Some(1));
     let json: Value = serde_json::from_slice(&privileged.stdout).unwrap();
     assert_eq!(json["violations"][0]["rule"], "privileged");
+}
+
+#[test]
+fn config_check_accepts_a_valid_file_and_names_file_and_key_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strict-complain.toml");
+    std::fs::write(
+        &file,
+        "mode = \"complain\"\nsource = \"static\"\nconnections = [\"network\", \"kvm\"]\n\
+         [audit]\npath = \"/var/log/strict/complain.log\"\nmax_size = \"1MiB\"\nkeep = 2\n",
+    )
+    .unwrap();
+    let output = strictctl(&["config", "check", file.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("valid"), "{text}");
+    assert!(text.contains("mode: complain"), "{text}");
+    assert!(text.contains("static list") && text.contains("2 plugs"), "{text}");
+    assert!(text.contains("/var/log/strict/complain.log (rotated at 1 MiB, 2 kept)"), "{text}");
+
+    let cases = [
+        ("mode = \"strict\"\n", "mode"),
+        ("audti = true\n", "audti"),
+        ("[audit]\nmax_size = \"ten megs\"\n", "max_size"),
+        ("source_timeout = \"soon\"\n", "source_timeout"),
+        ("source = \"static\"\n", "connections"),
+        ("snap = \"no-such-snap\"\n", "snap"),
+        ("[audit]\npath = \"relative/audit.log\"\n", "not absolute"),
+    ];
+    for (body, key) in cases {
+        std::fs::write(&file, body).unwrap();
+        let output = strictctl(&["config", "check", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{body}: {stderr}");
+        assert!(stderr.contains("strict-complain.toml"), "{body}: {stderr}");
+        assert!(stderr.contains(key), "{body}: {stderr}");
+    }
+    let output = strictctl(&["config", "check", "/nonexistent/strict.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// One line of the trail, as the shim writes it.
+fn record(time: &str, decision: &str, violations: Value, extra: Value) -> String {
+    let mut record = json!({
+        "time": time, "handler": "strict", "mode": "enforce", "decision": decision,
+        "subject": "container", "namespace": "k8s.io", "container_id": "0123abcd",
+        "pod": {"namespace": "shop", "name": "web-0", "uid": "0b5c"}, "container_name": "nginx",
+        "violations": violations, "narrowings": [], "snap": "microk8s",
+        "permissions_source": "snapd (/run/snapd.socket, snap microk8s)", "config": "/etc/containerd/strict.toml",
+        "policy_digest": "ab".repeat(32),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        record[k] = v.clone();
+    }
+    record.to_string()
+}
+
+#[test]
+fn audit_groups_refusals_and_suggests_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit.log");
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let privileged = json!([{"rule": "privileged", "field": "process.capabilities", "value": "all",
+        "interfaces": ["docker-support:privileged-containers=true"],
+        "message": "the container is privileged; connect docker-support (privileged-containers: true) to allow it"}]);
+    let etc = json!([{"rule": "mount.host-path", "field": "mounts[3].source", "value": "/etc",
+        "interfaces": ["system-files:read=/etc"],
+        "message": "mounts[3] host path /etc (read-only) is outside the connected interfaces; connect system-files (read: /etc) to allow it"}]);
+    let lines = [
+        record("2020-01-01T00:00:00.000Z", "refused", etc.clone(), json!({"container_id": "old"})),
+        record(&now, "refused", privileged.clone(), json!({})),
+        record(&now, "would-refuse", privileged, json!({"container_id": "4567", "mode": "complain", "container_name": "debug"})),
+        record(&now, "refused", etc, json!({"container_id": "89ab"})),
+        record(&now, "undecided", json!([]), json!({"container_id": "cdef", "error": "snapd at /run/snapd.socket: cannot connect: No such file or directory"})),
+        record(&now, "allowed", json!([]), json!({"container_id": "ef01"})),
+        "{\"cut\": ".to_string(),
+    ];
+    std::fs::write(&trail, lines.join("\n") + "\n").unwrap();
+    // Narrowed containers' denials as dmesg shows them: unshare(2) and syslog(2) on x86_64.
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let kernel = dir.path().join("dmesg.txt");
+    std::fs::write(
+        &kernel,
+        format!(
+            "[   1.0] unrelated\n[ 5412.1] audit: type=1326 audit({}.123:45): auid=4294967295 uid=0 gid=0 \
+             ses=4294967295 subj=unconfined pid=999999999 comm=\"unshare\" exe=\"/bin/busybox\" sig=0 \
+             arch=c000003e syscall=272 compat=0 ip=0x4a1f2b code=0x50000\n\
+             [ 5413.1] audit: type=1326 audit({}.456:46): auid=4294967295 uid=0 gid=0 \
+             ses=4294967295 subj=unconfined pid=999999998 comm=\"dmesg\" exe=\"/bin/dmesg\" sig=0 \
+             arch=c000003e syscall=103 compat=0 ip=0x4a1f2b code=0x50000\n",
+            now_secs, now_secs
+        ),
+    )
+    .unwrap();
+
+    let output = strictctl(&[
+        "audit", trail.to_str().unwrap(), "--since", "1h", "--seccomp-log", kernel.to_str().unwrap(),
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("5 decisions"), "--since drops the 2020 record: {text}");
+    assert!(text.contains("1 lines of the trail are not records"), "{text}");
+    assert!(text.contains("privileged (2x)"), "{text}");
+    assert!(text.contains("shop/web-0/nginx") && text.contains("shop/web-0/debug"), "{text}");
+    assert!(text.contains("snap connect microk8s:docker-privileged"), "{text}");
+    assert!(
+        text.contains("the microk8s snap declares no plug for system-files:read=/etc"),
+        "{text}"
+    );
+    assert!(text.contains("cannot connect"), "undecided causes are listed: {text}");
+    assert!(text.contains("unshare (1x, errno)"), "{text}");
+    assert!(text.contains("unknown (pid 999999999 has exited)"), "{text}");
+    assert!(
+        text.contains("network-control withholds it: need CAP_SYS_ADMIN"),
+        "unshare is withheld on purpose: {text}"
+    );
+    assert!(text.contains("syslog (1x, errno)"), "{text}");
+    assert!(text.contains("snap connect microk8s:log-observe"), "{text}");
+
+    let output = strictctl(&[
+        "audit", trail.to_str().unwrap(), "--format", "json", "--seccomp-log", "none",
+    ]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["decisions"]["refused"], 3, "{report}");
+    assert_eq!(report["decisions"]["would-refuse"], 1);
+    assert_eq!(report["plugs"][0]["connect"], "snap connect microk8s:docker-privileged");
+    assert_eq!(report["seccomp"], json!([]));
+
+    let output = strictctl(&["audit", dir.path().join("absent.log").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = strictctl(&["audit", trail.to_str().unwrap(), "--since", "a while"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--since"));
 }

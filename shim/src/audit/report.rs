@@ -241,6 +241,28 @@ pub fn interfaces_granting(catalog: &Catalog, syscall: &str) -> (bool, Vec<Strin
     (in_base, out)
 }
 
+/// Why no interface grants `syscall`: the profiles that withhold it on purpose, with their reason.
+fn withheld_note(catalog: &Catalog, syscall: &str) -> String {
+    let withheld: Vec<String> = catalog
+        .interfaces
+        .iter()
+        .flat_map(|(name, def)| {
+            def.withheld
+                .iter()
+                .filter(|(what, _)| {
+                    what.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .any(|word| word == syscall)
+                })
+                .map(move |(_, why)| format!("{name} withholds it: {why}"))
+        })
+        .collect();
+    if withheld.is_empty() {
+        "no snap interface grants it".into()
+    } else {
+        format!("no snap interface grants it here ({})", withheld.join("; "))
+    }
+}
+
 /// Which recorded container a process belongs to: the one whose id appears in the process's cgroup
 /// (`/proc/PID/cgroup`), while the process lives.
 pub fn container_of(pid: u32, records: &[Record]) -> Option<String> {
@@ -299,7 +321,7 @@ pub fn add_seccomp(
                         .into(),
                 )
             } else if interfaces.is_empty() {
-                Some("no snap interface grants it".into())
+                Some(withheld_note(catalog, &name))
             } else {
                 None
             };
