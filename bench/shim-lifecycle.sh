@@ -161,9 +161,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 cat >"$STRICT_CONFIG" <<TOML
+source = "embedded"
+
 [runtime]
 binary = "$runc_binary"
 root = "$run/runc"
+
+[audit]
+path = "$run/audit.log"
 TOML
 
 say "starting a private containerd in $run"

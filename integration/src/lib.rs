@@ -94,13 +94,16 @@ fn start() -> Testbed {
         status.success(),
         "writing the containerd configuration failed"
     );
-    // The shim's configuration: runc keeps its state inside the run directory too.
+    // The shim's configuration: the snap's embedded connections (whether or not this machine runs snapd),
+    // runc's state and the audit trail inside the run directory too.
     let config = run.join("strict.toml");
     std::fs::write(
         &config,
         format!(
-            "[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n",
-            run.join("runc").display()
+            "source = \"embedded\"\n\n[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n\n\
+             [audit]\npath = \"{}\"\n",
+            run.join("runc").display(),
+            run.join("audit.log").display()
         ),
     )
     .unwrap();
@@ -247,6 +250,11 @@ impl Testbed {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .id()
+    }
+
+    /// The audit trail the harness's configuration names.
+    pub fn audit_log(&self) -> PathBuf {
+        self.run_dir.join("audit.log")
     }
 
     /// The shim configuration containerd passes to its shims (STRICT_CONFIG); re-read by every new shim.

@@ -84,10 +84,12 @@ start() {
   [ -x "$bin/containerd" ] || { echo "containerd is not installed: run integration/testbed/install.sh" >&2; exit 1; }
   write_config
   mkdir -p "$run/cni/bin" "$run/cni/conf"
-  # The strict shim's configuration (containerd passes its environment to shims): runc keeps its state
-  # inside the run directory, so nothing is shared with a system containerd.
+  # The strict shim's configuration (containerd passes its environment to shims): the snap's embedded
+  # connections; runc's state and the audit trail inside the run directory, so nothing is shared with a
+  # system containerd.
   if [ -z "${STRICT_CONFIG:-}" ]; then
-    printf '[runtime]\nbinary = "/usr/sbin/runc"\nroot = "%s"\n' "$run/runc" >"$run/strict.toml"
+    printf 'source = "embedded"\n\n[runtime]\nbinary = "/usr/sbin/runc"\nroot = "%s"\n\n[audit]\npath = "%s"\n' \
+      "$run/runc" "$run/audit.log" >"$run/strict.toml"
     export STRICT_CONFIG="$run/strict.toml"
   fi
   # containerd finds shims (containerd-shim-<name>-v2) in its PATH: ours first, then runc's from the package.

@@ -21,8 +21,12 @@ fn connected() -> &'static strict_integration::Testbed {
         let config = tb.run_dir.join("strict.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
         let list: Vec<String> = CONNECTIONS.iter().map(|p| format!("{p:?}")).collect();
-        // Top-level keys go before the first table.
-        text = format!("connections = [{}]\n{text}", list.join(", "));
+        // Top-level keys go before the first table; the harness's `source = "embedded"` gives way.
+        text = text.replace("source = \"embedded\"\n", "");
+        text = format!(
+            "source = \"static\"\nconnections = [{}]\n{text}",
+            list.join(", ")
+        );
         std::fs::write(&config, text).unwrap();
     });
     tb

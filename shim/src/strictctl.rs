@@ -281,11 +281,12 @@ fn interfaces(args: InterfacesArgs) -> Result<i32, String> {
 fn config_check(args: ConfigCheckArgs) -> Result<i32, String> {
     let config = PolicyConfig::load(&args.file).map_err(|e| e.to_string())?;
     let catalog = load_catalog(&config, args.profiles.as_deref()).map_err(|e| e.to_string())?;
-    catalog.snap(&config.snap).map_err(|e| {
-        format!("{}: key `snap`: {e}", args.file.display())
-    })?;
+    catalog
+        .snap(&config.snap)
+        .map_err(|e| format!("{}: key `snap`: {e}", args.file.display()))?;
     let chosen = crate::sources::choose(&config, &Environment::from_process());
-    let permissions = if args.connect_source || matches!(chosen, Source::Static | Source::Embedded) {
+    let permissions = if args.connect_source || matches!(chosen, Source::Static | Source::Embedded)
+    {
         let perms = crate::setup::load_permissions(config.clone(), catalog, &[])
             .map_err(|e| format!("{}: {e}", args.file.display()))?;
         Some(perms)
@@ -329,9 +330,9 @@ fn config_check(args: ConfigCheckArgs) -> Result<i32, String> {
 }
 
 fn bytesize_text(bytes: u64) -> String {
-    if bytes % (1024 * 1024) == 0 {
+    if bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
-    } else if bytes % 1024 == 0 {
+    } else if bytes.is_multiple_of(1024) {
         format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes} bytes")
@@ -361,12 +362,17 @@ fn audit(args: AuditArgs) -> Result<i32, String> {
     };
     let (config, _) = load_config(args.config.as_deref()).map_err(|e| e.to_string())?;
     let catalog = load_catalog(&config, args.profiles.as_deref()).map_err(|e| e.to_string())?;
-    let file = args.file.clone().unwrap_or_else(|| config.audit.path.clone());
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| config.audit.path.clone());
     let (records, unreadable) =
         report::read_records(&file, since).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut built = report::build(&records, unreadable, &catalog);
     match seccomp_log_lines(&args.seccomp_log) {
-        Ok(Some(lines)) => report::add_seccomp(&mut built, lines.into_iter(), since, &records, &catalog),
+        Ok(Some(lines)) => {
+            report::add_seccomp(&mut built, lines.into_iter(), since, &records, &catalog)
+        }
         Ok(None) => {}
         Err(note) => built.seccomp_log_note = Some(note),
     }
@@ -404,7 +410,14 @@ fn seccomp_log_lines(source: &str) -> Result<Option<Vec<String>>, String> {
     let journal = || {
         run(
             "journalctl",
-            &["--no-pager", "-o", "short", "-b", "_TRANSPORT=kernel", "_TRANSPORT=audit"],
+            &[
+                "--no-pager",
+                "-o",
+                "short",
+                "-b",
+                "_TRANSPORT=kernel",
+                "_TRANSPORT=audit",
+            ],
         )
     };
     match source {

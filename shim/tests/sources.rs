@@ -112,7 +112,12 @@ fn snapd_connections_become_plugs_with_their_attributes() {
     // Sorted as snapd sorts; the other snap's plug on MicroK8s' slot is not the host's permission.
     assert_eq!(
         names,
-        ["docker-privileged", "home-read-all", "k8s-kubelet", "network"]
+        [
+            "docker-privileged",
+            "home-read-all",
+            "k8s-kubelet",
+            "network"
+        ]
     );
     let docker = &found.plugs[0];
     assert_eq!(docker.interface, "docker-support");
@@ -125,7 +130,11 @@ fn snapd_connections_become_plugs_with_their_attributes() {
         Some(&AttrValue::Str("all".into()))
     );
     assert_eq!(found.ignored.len(), 1);
-    assert!(found.ignored[0].contains("snapd-control"), "{:?}", found.ignored);
+    assert!(
+        found.ignored[0].contains("snapd-control"),
+        "{:?}",
+        found.ignored
+    );
     assert!(found.description.contains("snapd.socket"));
 
     let first = snapd.requests.lock().unwrap()[0].clone();
@@ -150,7 +159,10 @@ fn snapd_error(snapd: &FakeSnapd, config: PolicyConfig) -> String {
     );
     assert!(matches!(error, SourceError::Snapd { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains(&snapd.socket.display().to_string()), "{message}");
+    assert!(
+        message.contains(&snapd.socket.display().to_string()),
+        "{message}"
+    );
     message
 }
 
@@ -164,7 +176,10 @@ fn snapd_error_replies_are_errors_with_snapds_message() {
 
     let snapd = FakeSnapd::recorded("access-denied.http");
     let message = snapd_error(&snapd, snapd.config());
-    assert!(message.contains("HTTP 403: access denied (kind login-required)"), "{message}");
+    assert!(
+        message.contains("HTTP 403: access denied (kind login-required)"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -176,7 +191,10 @@ fn a_socket_that_closes_a_server_that_never_answers_and_no_server_are_errors() {
     let silent = FakeSnapd::start(Behaviour::Silent);
     let start = Instant::now();
     let message = snapd_error(&silent, silent.config());
-    assert!(message.contains("no complete answer within 500ms"), "{message}");
+    assert!(
+        message.contains("no complete answer within 500ms"),
+        "{message}"
+    );
     assert!(start.elapsed() >= Duration::from_millis(450));
 
     let garbage = FakeSnapd::start(Behaviour::Reply(b"SSH-2.0-OpenSSH\r\n\r\n".to_vec()));
@@ -235,7 +253,11 @@ fn snapctl_asks_for_each_declared_plug_and_takes_attributes_from_the_snap_file()
     };
     let catalog = Catalog::embedded().unwrap();
     let found = connected_plugs(&config, &catalog, &inside(snapctl)).unwrap();
-    assert_eq!(found.source, Source::Snapctl, "auto picks snapctl inside a snap");
+    assert_eq!(
+        found.source,
+        Source::Snapctl,
+        "auto picks snapctl inside a snap"
+    );
     let names: Vec<&str> = found.plugs.iter().map(|p| p.name.as_str()).collect();
     // kvm is connected but MicroK8s declares no such plug: it is never asked about.
     assert_eq!(names, ["docker-privileged", "network"]);

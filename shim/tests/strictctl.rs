@@ -173,7 +173,11 @@ fn the_configurations_static_connections_replace_the_snaps_defaults() {
         stdout(&output)
     );
     // A bad plug in the list is an error naming the key, never a silent default.
-    std::fs::write(&config, "source = \"static\"\nconnections = [\"no-such-interface\"]\n").unwrap();
+    std::fs::write(
+        &config,
+        "source = \"static\"\nconnections = [\"no-such-interface\"]\n",
+    )
+    .unwrap();
     let output = run(&config);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -272,8 +276,14 @@ fn config_check_accepts_a_valid_file_and_names_file_and_key_otherwise() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("valid"), "{text}");
     assert!(text.contains("mode: complain"), "{text}");
-    assert!(text.contains("static list") && text.contains("2 plugs"), "{text}");
-    assert!(text.contains("/var/log/strict/complain.log (rotated at 1 MiB, 2 kept)"), "{text}");
+    assert!(
+        text.contains("static list") && text.contains("2 plugs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/var/log/strict/complain.log (rotated at 1 MiB, 2 kept)"),
+        "{text}"
+    );
 
     let cases = [
         ("mode = \"strict\"\n", "mode"),
@@ -324,11 +334,26 @@ fn audit_groups_refusals_and_suggests_the_connection() {
         "interfaces": ["system-files:read=/etc"],
         "message": "mounts[3] host path /etc (read-only) is outside the connected interfaces; connect system-files (read: /etc) to allow it"}]);
     let lines = [
-        record("2020-01-01T00:00:00.000Z", "refused", etc.clone(), json!({"container_id": "old"})),
+        record(
+            "2020-01-01T00:00:00.000Z",
+            "refused",
+            etc.clone(),
+            json!({"container_id": "old"}),
+        ),
         record(&now, "refused", privileged.clone(), json!({})),
-        record(&now, "would-refuse", privileged, json!({"container_id": "4567", "mode": "complain", "container_name": "debug"})),
+        record(
+            &now,
+            "would-refuse",
+            privileged,
+            json!({"container_id": "4567", "mode": "complain", "container_name": "debug"}),
+        ),
         record(&now, "refused", etc, json!({"container_id": "89ab"})),
-        record(&now, "undecided", json!([]), json!({"container_id": "cdef", "error": "snapd at /run/snapd.socket: cannot connect: No such file or directory"})),
+        record(
+            &now,
+            "undecided",
+            json!([]),
+            json!({"container_id": "cdef", "error": "snapd at /run/snapd.socket: cannot connect: No such file or directory"}),
+        ),
         record(&now, "allowed", json!([]), json!({"container_id": "ef01"})),
         "{\"cut\": ".to_string(),
     ];
@@ -354,22 +379,45 @@ fn audit_groups_refusals_and_suggests_the_connection() {
     .unwrap();
 
     let output = strictctl(&[
-        "audit", trail.to_str().unwrap(), "--since", "1h", "--seccomp-log", kernel.to_str().unwrap(),
+        "audit",
+        trail.to_str().unwrap(),
+        "--since",
+        "1h",
+        "--seccomp-log",
+        kernel.to_str().unwrap(),
     ]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("5 decisions"), "--since drops the 2020 record: {text}");
-    assert!(text.contains("1 lines of the trail are not records"), "{text}");
+    assert!(
+        text.contains("5 decisions"),
+        "--since drops the 2020 record: {text}"
+    );
+    assert!(
+        text.contains("1 lines of the trail are not records"),
+        "{text}"
+    );
     assert!(text.contains("privileged (2x)"), "{text}");
-    assert!(text.contains("shop/web-0/nginx") && text.contains("shop/web-0/debug"), "{text}");
-    assert!(text.contains("snap connect microk8s:docker-privileged"), "{text}");
+    assert!(
+        text.contains("shop/web-0/nginx") && text.contains("shop/web-0/debug"),
+        "{text}"
+    );
+    assert!(
+        text.contains("snap connect microk8s:docker-privileged"),
+        "{text}"
+    );
     assert!(
         text.contains("the microk8s snap declares no plug for system-files:read=/etc"),
         "{text}"
     );
-    assert!(text.contains("cannot connect"), "undecided causes are listed: {text}");
+    assert!(
+        text.contains("cannot connect"),
+        "undecided causes are listed: {text}"
+    );
     assert!(text.contains("unshare (1x, errno)"), "{text}");
-    assert!(text.contains("unknown (pid 999999999 has exited)"), "{text}");
+    assert!(
+        text.contains("unknown (pid 999999999 has exited)"),
+        "{text}"
+    );
     assert!(
         text.contains("network-control withholds it: need CAP_SYS_ADMIN"),
         "unshare is withheld on purpose: {text}"
@@ -378,12 +426,20 @@ fn audit_groups_refusals_and_suggests_the_connection() {
     assert!(text.contains("snap connect microk8s:log-observe"), "{text}");
 
     let output = strictctl(&[
-        "audit", trail.to_str().unwrap(), "--format", "json", "--seccomp-log", "none",
+        "audit",
+        trail.to_str().unwrap(),
+        "--format",
+        "json",
+        "--seccomp-log",
+        "none",
     ]);
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["decisions"]["refused"], 3, "{report}");
     assert_eq!(report["decisions"]["would-refuse"], 1);
-    assert_eq!(report["plugs"][0]["connect"], "snap connect microk8s:docker-privileged");
+    assert_eq!(
+        report["plugs"][0]["connect"],
+        "snap connect microk8s:docker-privileged"
+    );
     assert_eq!(report["seccomp"], json!([]));
 
     let output = strictctl(&["audit", dir.path().join("absent.log").to_str().unwrap()]);

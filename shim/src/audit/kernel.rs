@@ -144,7 +144,7 @@ fn fields(record: &str) -> BTreeMap<String, String> {
 }
 
 fn unhex(text: &str) -> Option<String> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..text.len())

@@ -118,7 +118,7 @@ pub fn files_oldest_first(path: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    rotated_files.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated_files.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     let mut out: Vec<PathBuf> = rotated_files.into_iter().map(|(_, p)| p).collect();
     if path.exists() {
         out.push(path.to_owned());
