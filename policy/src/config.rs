@@ -235,8 +235,8 @@ impl PolicyConfig {
     }
 
     pub fn parse(file: &str, text: &str) -> Result<PolicyConfig> {
-        let config: PolicyConfig =
-            toml::from_str(text).map_err(|e| Error::profile(file, e.to_string()))?;
+        let config: PolicyConfig = toml::from_str(text)
+            .map_err(|e| Error::profile(file, crate::error::toml_message(text, &e)))?;
         config.validate(file)?;
         Ok(config)
     }

@@ -43,3 +43,28 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A TOML error on one line (`line 3, column 1: unknown field ...`): it ends up in containerd's error, a
+/// single line in `kubectl describe`, so no source snippet.
+pub(crate) fn toml_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let column = before.len() - line_start + 1;
+            // The line itself names the key, also for errors about a value.
+            let source: String = text[line_start..]
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(80)
+                .collect();
+            format!("line {line}, column {column} (`{source}`): {message}")
+        }
+        None => message,
+    }
+}

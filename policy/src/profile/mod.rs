@@ -224,7 +224,8 @@ impl Catalog {
         let mut interfaces = BTreeMap::new();
         let mut snaps = BTreeMap::new();
         for (name, text) in files {
-            let parse_error = |e: toml::de::Error| Error::profile(&name, e.to_string());
+            let parse_error =
+                |e: toml::de::Error| Error::profile(&name, crate::error::toml_message(&text, &e));
             if name == "base.toml" {
                 base = Some(toml::from_str::<BaseDef>(&text).map_err(parse_error)?);
             } else if let Some(stem) = strip_dir(&name, "interfaces") {

@@ -598,6 +598,46 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_profile_refuses_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let profiles = dir.path().join("profiles");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendor-profiles");
+        for sub in ["", "interfaces", "snaps"] {
+            std::fs::create_dir_all(profiles.join(sub)).unwrap();
+            for entry in std::fs::read_dir(source.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    std::fs::copy(&path, profiles.join(sub).join(path.file_name().unwrap()))
+                        .unwrap();
+                }
+            }
+        }
+        std::fs::write(
+            profiles.join("interfaces/kvm.toml"),
+            "interface = \"kvm\"\ngrant = 7\n",
+        )
+        .unwrap();
+        let mut config = PolicyConfig {
+            source: Source::Embedded,
+            profiles_dir: Some(profiles),
+            ..PolicyConfig::default()
+        };
+        config.audit.path = dir.path().join("audit.log");
+        let gate = Gate::load(
+            ConfigLoad {
+                config,
+                source: "test".into(),
+                error: None,
+            },
+            "default".into(),
+        );
+        let bundle = make_bundle(dir.path(), "default");
+        let error = gate.check_bundle("c1", &bundle).unwrap_err().to_string();
+        assert!(error.contains("the vendor profiles do not load"), "{error}");
+        assert!(error.contains("interfaces/kvm.toml"), "{error}");
+    }
+
+    #[test]
     fn a_trail_that_cannot_be_written_does_not_change_the_decision() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = PolicyConfig {
