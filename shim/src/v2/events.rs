@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use containerd_shim::protos::protobuf::{MessageDyn, MessageFull};
 use std::os::fd::IntoRawFd;
 
+use containerd_shim::protos::protobuf;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::shim::event::Envelope;
 use containerd_shim::protos::shim::events::ForwardRequest;
@@ -105,7 +107,7 @@ impl EventSink for Publisher {
         timestamp.nanos = now.subsec_nanos() as i32;
         envelope.set_timestamp(timestamp);
         // containerd's form of Any: the bare message name as the type URL.
-        match containerd_shim::util::convert_to_any(event) {
+        match to_any(topic, event.as_ref()) {
             Ok(any) => envelope.set_event(any),
             Err(error) => {
                 tracing::error!(%topic, %error, "encoding an event");
@@ -116,6 +118,20 @@ impl EventSink for Publisher {
             tracing::error!(%topic, "the event publisher has stopped");
         }
     }
+}
+
+/// The event as containerd's `Any`. The type URL of the shim's own topics comes from `topics::type_url`:
+/// asking the message for its descriptor (what `containerd_shim::util::convert_to_any` does) builds
+/// protobuf's reflection tables for the whole events file and its dependencies, ~0.5 MiB of heap and code
+/// that would stay resident in every shim for the sake of one constant string.
+pub fn to_any(topic: &str, event: &dyn MessageDyn) -> protobuf::Result<Any> {
+    let mut any = Any::new();
+    any.value = event.write_to_bytes_dyn()?;
+    any.type_url = match topics::type_url(topic) {
+        Some(url) => url.to_string(),
+        None => event.descriptor_dyn().full_name().to_string(),
+    };
+    Ok(any)
 }
 
 /// Keeps events in order of publication (tests). Like containerd's publisher, whose queue may make a
@@ -172,4 +188,52 @@ pub mod topics {
     pub const PAUSED: &str = "/tasks/paused";
     pub const RESUMED: &str = "/tasks/resumed";
     pub const OOM: &str = "/tasks/oom";
+
+    /// The message type each topic carries (containerd's `events` package), as containerd names it.
+    pub fn type_url(topic: &str) -> Option<&'static str> {
+        Some(match topic {
+            CREATE => "containerd.events.TaskCreate",
+            START => "containerd.events.TaskStart",
+            EXIT => "containerd.events.TaskExit",
+            DELETE => "containerd.events.TaskDelete",
+            EXEC_ADDED => "containerd.events.TaskExecAdded",
+            EXEC_STARTED => "containerd.events.TaskExecStarted",
+            PAUSED => "containerd.events.TaskPaused",
+            RESUMED => "containerd.events.TaskResumed",
+            OOM => "containerd.events.TaskOOM",
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim::protos::events::task::{
+        TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
+        TaskResumed, TaskStart,
+    };
+
+    #[test]
+    fn type_urls_are_the_messages_full_names() {
+        let events: Vec<(&str, Box<dyn MessageDyn>)> = vec![
+            (topics::CREATE, Box::new(TaskCreate::new())),
+            (topics::START, Box::new(TaskStart::new())),
+            (topics::EXIT, Box::new(TaskExit::new())),
+            (topics::DELETE, Box::new(TaskDelete::new())),
+            (topics::EXEC_ADDED, Box::new(TaskExecAdded::new())),
+            (topics::EXEC_STARTED, Box::new(TaskExecStarted::new())),
+            (topics::PAUSED, Box::new(TaskPaused::new())),
+            (topics::RESUMED, Box::new(TaskResumed::new())),
+            (topics::OOM, Box::new(TaskOOM::new())),
+        ];
+        for (topic, event) in events {
+            let any = to_any(topic, event.as_ref()).unwrap();
+            assert_eq!(any.type_url, event.descriptor_dyn().full_name(), "{topic}");
+            let reference = containerd_shim::util::convert_to_any(event).unwrap();
+            assert_eq!(any, reference, "{topic}");
+        }
+        let other = to_any("/other", &TaskStart::new()).unwrap();
+        assert_eq!(other.type_url, "containerd.events.TaskStart");
+    }
 }

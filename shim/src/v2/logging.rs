@@ -2,23 +2,64 @@
 //! directory, so they appear in containerd's log; stderr when there is no fifo (tests, manual runs).
 //! The containerd-shim and ttrpc crates log through `log`; `try_init` installs the bridge (tracing-log), so
 //! their records (a publisher that cannot reach containerd, say) land in the same place.
+//!
+//! `STRICT_LOG` overrides the level: a level (`debug`) or `target=level` directives separated by commas
+//! (`info,strict_shim=trace`). The filter is tracing-subscriber's `Targets`, not `EnvFilter`: the latter
+//! brings a regex engine (~0.7 MB of code) into every long-running shim for span-field matching the shim
+//! never needs.
 
 use std::fs::OpenOptions;
+use std::str::FromStr;
 use std::sync::Mutex;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The filter: `STRICT_LOG` when it parses, else `debug` or `info`.
+pub fn filter(debug: bool, env: Option<&str>) -> Targets {
+    let level = if debug {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    };
+    env.and_then(|directives| Targets::from_str(directives).ok())
+        .unwrap_or_else(|| Targets::new().with_default(level))
+}
 
 pub fn init(debug: bool) {
-    let level = if debug { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_env("STRICT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter = filter(debug, std::env::var("STRICT_LOG").ok().as_deref());
+    let format = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
     let result = match OpenOptions::new().write(true).open("log") {
-        Ok(fifo) => builder.with_writer(Mutex::new(fifo)).try_init(),
-        Err(_) => builder.with_writer(std::io::stderr).try_init(),
+        Ok(fifo) => registry
+            .with(format.with_writer(Mutex::new(fifo)))
+            .try_init(),
+        Err(_) => registry
+            .with(format.with_writer(std::io::stderr))
+            .try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn strict_log_overrides_the_level() {
+        let default = filter(false, None);
+        assert!(default.would_enable("strict_shim::v2::task", &Level::INFO));
+        assert!(!default.would_enable("strict_shim::v2::task", &Level::DEBUG));
+        assert!(filter(true, None).would_enable("ttrpc", &Level::DEBUG));
+        let custom = filter(false, Some("warn,strict_shim=trace"));
+        assert!(custom.would_enable("strict_shim::v2::task", &Level::TRACE));
+        assert!(!custom.would_enable("ttrpc::server", &Level::INFO));
+        // Unparsable: the default.
+        assert!(!filter(false, Some("=?")).would_enable("x", &Level::DEBUG));
+    }
 }
