@@ -62,7 +62,17 @@ pub fn evaluate_document(
     perms: &Permissions,
     host: &dyn HostView,
 ) -> Verdict {
-    let mut verdict = crate::evaluate(&mut document.spec, perms, host);
+    evaluate_document_in_pod(document, perms, host, None)
+}
+
+/// [`evaluate_document`] for an app container of a pod (see [`crate::evaluate_in_pod`]).
+pub fn evaluate_document_in_pod(
+    document: &mut Document,
+    perms: &Permissions,
+    host: &dyn HostView,
+    pod: Option<&crate::host::PodNamespaces>,
+) -> Verdict {
+    let mut verdict = crate::rules::evaluate_in_pod(&mut document.spec, perms, host, pod);
     let unknown = document.unknown_fields.iter().map(|field| {
         Violation::new(
             "spec.unknown-field",

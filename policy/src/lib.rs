@@ -16,10 +16,12 @@ mod rules;
 pub mod verdict;
 
 pub use config::{AuditSettings, Mode, PolicyConfig, RuntimeSettings, Source};
-pub use document::{evaluate_document, parse_spec, write_atomically, Document};
+pub use document::{
+    evaluate_document, evaluate_document_in_pod, parse_spec, write_atomically, Document,
+};
 pub use error::{Error, Result};
-pub use host::{FakeHost, HostView, RealHost};
+pub use host::{FakeHost, HostView, PodNamespaces, RealHost};
 pub use permissions::Permissions;
 pub use profile::{AttrValue, Catalog, Plug};
-pub use rules::{evaluate, evaluate_exec};
+pub use rules::{evaluate, evaluate_exec, evaluate_in_pod};
 pub use verdict::{Narrowing, Outcome, Verdict, Violation, MESSAGE_LIMIT};

@@ -400,6 +400,68 @@ fn namespaces_missing_or_pointing_at_the_host_need_grants() {
 }
 
 #[test]
+fn an_app_container_joins_only_its_own_pods_namespaces() {
+    use strict_policy::{evaluate_in_pod, PodNamespaces};
+    let host = common::host();
+    // Pod A's sandbox is process 4242; process 1 is the host.
+    let mut pod = PodNamespaces {
+        sandbox_id: "pod-a".into(),
+        ..PodNamespaces::default()
+    };
+    pod.add_process(&host, 4242);
+    assert_eq!(
+        pod.ids.len(),
+        strict_policy::profile::schema::HostNamespace::ALL.len()
+    );
+    let eval = |s: &serde_json::Value, pod: Option<&PodNamespaces>| {
+        let mut spec: oci_spec::runtime::Spec = serde_json::from_value(s.clone()).unwrap();
+        evaluate_in_pod(&mut spec, &perms(&[]), &host, pod)
+    };
+    let mut s = spec();
+    for (index, kind) in [(0, "pid"), (1, "ipc"), (2, "uts"), (4, "net")] {
+        let typ = if kind == "net" { "network" } else { kind };
+        s["linux"]["namespaces"][index] =
+            json!({"type": typ, "path": format!("/proc/4242/ns/{kind}")});
+    }
+    assert!(eval(&s, Some(&pod)).runs(), "its own sandbox's namespaces");
+
+    // Another pod's sandbox (not the host's namespaces either) is refused for a pod's container, and
+    // left alone for a container outside any pod (ctr --with-ns), as before.
+    let other = PodNamespaces {
+        sandbox_id: "pod-b".into(),
+        ..PodNamespaces::default()
+    };
+    let verdict = eval(&s, Some(&other));
+    assert_eq!(
+        rules(&verdict),
+        [
+            "namespace.foreign",
+            "namespace.foreign",
+            "namespace.foreign",
+            "namespace.foreign"
+        ]
+    );
+    assert_eq!(
+        verdict.violations[0].sentence(),
+        "linux.namespaces[0].path /proc/4242/ns/pid is not a pid namespace of this pod (sandbox \
+         pod-b); a container may join only its own pod's namespaces"
+    );
+    assert!(eval(&s, None).runs());
+
+    // The host's namespaces stay the host's: a pod whose sandbox has them (a hostNetwork pod that was
+    // allowed) passes its containers; any other pod needs the grant.
+    let mut host_pod = PodNamespaces {
+        sandbox_id: "pod-h".into(),
+        ..PodNamespaces::default()
+    };
+    host_pod.add_process(&host, 1);
+    let mut s = spec();
+    s["linux"]["namespaces"][4] = json!({"type": "network", "path": "/proc/1/ns/net"});
+    assert!(eval(&s, Some(&host_pod)).runs());
+    assert_eq!(rules(&eval(&s, Some(&other))), ["namespace.host"]);
+}
+
+#[test]
 fn a_missing_cgroup_namespace_is_added() {
     let mut s = spec();
     s["linux"]["namespaces"].as_array_mut().unwrap().pop();

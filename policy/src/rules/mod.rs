@@ -16,7 +16,7 @@ pub use exec::evaluate_exec;
 
 use oci_spec::runtime::Spec;
 
-use crate::host::HostView;
+use crate::host::{HostView, PodNamespaces};
 use crate::permissions::{Need, Permissions};
 use crate::verdict::{Narrowing, Verdict, Violation};
 
@@ -24,6 +24,8 @@ use crate::verdict::{Narrowing, Verdict, Violation};
 pub(crate) struct Evaluation<'a> {
     pub perms: &'a Permissions,
     pub host: &'a dyn HostView,
+    /// The pod of an app container started through CRI: the only namespaces it may join.
+    pub pod: Option<&'a PodNamespaces>,
     pub verdict: Verdict,
 }
 
@@ -51,9 +53,20 @@ impl Evaluation<'_> {
 /// Intersects `spec` with `perms`. On `allowed` the spec is untouched; on `narrowed` it has been rewritten
 /// in place (each change is in the verdict); on `refused` it is in an unspecified state and must not run.
 pub fn evaluate(spec: &mut Spec, perms: &Permissions, host: &dyn HostView) -> Verdict {
+    evaluate_in_pod(spec, perms, host, None)
+}
+
+/// [`evaluate`] for an app container of a pod: namespace paths must lead to the pod's own namespaces.
+pub fn evaluate_in_pod(
+    spec: &mut Spec,
+    perms: &Permissions,
+    host: &dyn HostView,
+    pod: Option<&PodNamespaces>,
+) -> Verdict {
     let mut ev = Evaluation {
         perms,
         host,
+        pod,
         verdict: Verdict::default(),
     };
     // A privileged spec is one bundle of effects; when it is allowed those effects are not checked one by

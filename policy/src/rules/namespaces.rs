@@ -48,11 +48,32 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                 let Some(path) = entry.path() else { continue }; // a new namespace of its own
                 let field = || format!("linux.namespaces[{index}].path");
                 match ev.host.namespace_id(path) {
+                    // The pod's own: its sandbox passed the gate with it.
+                    Ok(id) if ev.pod.is_some_and(|pod| pod.contains(namespace, id)) => continue,
                     Ok(id) if ev.host.host_namespace_ids(namespace).contains(&id) => (
                         field(),
                         format!("{} is the host's {namespace} namespace", path.display()),
                     ),
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        if let Some(pod) = ev.pod {
+                            let field = field();
+                            ev.refuse(
+                                Violation::new(
+                                    "namespace.foreign",
+                                    field.clone(),
+                                    path.display().to_string(),
+                                    format!(
+                                        "{field} {} is not a {namespace} namespace of this pod \
+                                         (sandbox {})",
+                                        path.display(),
+                                        pod.sandbox_id
+                                    ),
+                                )
+                                .remedy("a container may join only its own pod's namespaces"),
+                            );
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         let field = field();
                         ev.refuse(

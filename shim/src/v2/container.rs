@@ -54,6 +54,7 @@ pub struct Context {
     pub exits: Arc<Exits>,
     pub events: Events,
     pub gate: Arc<LazyGate>,
+    pub pods: Arc<crate::v2::pods::Pods>,
 }
 
 pub struct Process {
@@ -181,7 +182,11 @@ impl Container {
             }
         }
         // The gate comes first: a refused container leaves nothing behind.
-        let spec = ctx.gate.get().await.check_bundle(&req.id, &bundle)?;
+        let spec = ctx
+            .gate
+            .get()
+            .await
+            .check_bundle(&req.id, &bundle, &ctx.pods)?;
         let rootfs = bundle.join("rootfs");
         let mounted = mount_rootfs(req, &rootfs).await?;
         let stdio = stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr);
@@ -217,6 +222,8 @@ impl Container {
                     pid: container.init.pid,
                     ..Default::default()
                 };
+                ctx.pods
+                    .created(&req.id, &container.spec, container.init.pid);
                 ctx.events.publish(topics::CREATE, Box::new(event)).await;
                 Ok(container)
             }

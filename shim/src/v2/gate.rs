@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use strict_policy::{
-    evaluate, evaluate_document, evaluate_exec, parse_spec, write_atomically, Mode, Outcome,
+    evaluate, evaluate_document_in_pod, evaluate_exec, parse_spec, write_atomically, Mode, Outcome,
     Permissions, PolicyConfig, RealHost, Verdict,
 };
 
@@ -16,6 +16,7 @@ use tokio::sync::OnceCell;
 use crate::audit::{self, AuditLog, Decision, Identity, Record, Subject};
 use crate::setup::{self, ConfigRequest, ConfigSource};
 use crate::v2::error::{Error, Result};
+use crate::v2::pods::Pods;
 use crate::v2::runtime::RuncCli;
 
 /// The configuration as the shim read it: on error the built-in defaults stand in (the shim still needs
@@ -251,7 +252,7 @@ impl Gate {
 
     /// Gates the bundle's config.json. Enforce: on success the spec in the bundle is the one that was
     /// allowed (narrowed if need be). Complain: the spec stays as it came and the verdict is only recorded.
-    pub fn check_bundle(&self, id: &str, bundle: &Path) -> Result<Spec> {
+    pub fn check_bundle(&self, id: &str, bundle: &Path, pods: &Pods) -> Result<Spec> {
         let path = bundle.join("config.json");
         let unknown = Identity::default();
         fn what<'a>(id: &'a str, identity: &'a Identity) -> Recorded<'a> {
@@ -295,7 +296,9 @@ impl Gate {
         let identity = Identity::of_spec(&document.spec);
         let subject = identity.subject.unwrap_or(Subject::Container);
         let original = (self.mode() == Mode::Complain).then(|| document.spec.clone());
-        let verdict = evaluate_document(&mut document, permissions, &RealHost);
+        // An app container of a pod may join its own pod's namespaces only.
+        let pod = pods.namespaces_for(&document.spec);
+        let verdict = evaluate_document_in_pod(&mut document, permissions, &RealHost, pod.as_ref());
         let decision = Decision::of(&verdict, self.mode());
         log_verdict(id, &verdict, decision, subject);
         self.record(
@@ -519,7 +522,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Enforce);
         let bundle = make_bundle(dir.path(), "mount-etc-ro");
-        let error = gate.check_bundle("c1", &bundle).unwrap_err();
+        let error = gate
+            .check_bundle("c1", &bundle, &Pods::default())
+            .unwrap_err();
         assert!(matches!(error, Error::Refused(_)), "{error}");
         let (records, bad) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
         assert_eq!((records.len(), bad), (1, 0));
@@ -547,7 +552,7 @@ mod tests {
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "mount-etc-ro");
         let before = std::fs::read(bundle.join("config.json")).unwrap();
-        let spec = gate.check_bundle("c1", &bundle).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &Pods::default()).unwrap();
         assert_eq!(std::fs::read(bundle.join("config.json")).unwrap(), before);
         assert!(spec
             .mounts()
@@ -558,7 +563,8 @@ mod tests {
         // Narrowings are recorded, not applied: the seccomp-default fixture keeps its filter.
         let narrowed = make_bundle(dir.path(), "seccomp-default");
         let before = std::fs::read(narrowed.join("config.json")).unwrap();
-        gate.check_bundle("c2", &narrowed).unwrap();
+        gate.check_bundle("c2", &narrowed, &Pods::default())
+            .unwrap();
         assert_eq!(std::fs::read(narrowed.join("config.json")).unwrap(), before);
 
         let (records, _) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
@@ -586,7 +592,9 @@ mod tests {
                 "default".into(),
             );
             let bundle = make_bundle(dir.path(), "default");
-            let error = gate.check_bundle("c1", &bundle).unwrap_err();
+            let error = gate
+                .check_bundle("c1", &bundle, &Pods::default())
+                .unwrap_err();
             assert!(matches!(error, Error::Undecided(_)));
             assert!(error.to_string().contains("snapd"), "{error}");
         }
@@ -632,7 +640,10 @@ mod tests {
             "default".into(),
         );
         let bundle = make_bundle(dir.path(), "default");
-        let error = gate.check_bundle("c1", &bundle).unwrap_err().to_string();
+        let error = gate
+            .check_bundle("c1", &bundle, &Pods::default())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("the vendor profiles do not load"), "{error}");
         assert!(error.contains("interfaces/kvm.toml"), "{error}");
     }
@@ -656,7 +667,7 @@ mod tests {
             "default".into(),
         );
         let bundle = make_bundle(dir.path(), "default");
-        gate.check_bundle("c1", &bundle).unwrap();
+        gate.check_bundle("c1", &bundle, &Pods::default()).unwrap();
     }
 
     #[test]
@@ -664,7 +675,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "default");
-        let spec = gate.check_bundle("c1", &bundle).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &Pods::default()).unwrap();
         let mut process = spec.process().clone().unwrap();
         let mut caps = process.capabilities().clone().unwrap();
         let mut bounding = caps.bounding().clone().unwrap();

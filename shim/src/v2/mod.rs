@@ -13,6 +13,7 @@ pub mod io;
 pub mod logging;
 pub mod oom;
 pub mod options;
+pub mod pods;
 pub mod runtime;
 pub mod start;
 pub mod stats;
@@ -126,6 +127,7 @@ impl containerd_shim::Shim for StrictShim {
                 self.args.namespace.clone(),
             )),
             gate: Arc::new(gate),
+            pods: Arc::default(),
         };
         TaskService::new(ctx, self.exit.clone())
     }

@@ -146,6 +146,7 @@ impl Task for TaskService {
             None => (137, MessageField::some(std::time::SystemTime::now().into())),
         };
         containers.remove(&req.id);
+        self.ctx.pods.deleted(&req.id);
         let event = TaskDelete {
             container_id: req.id.clone(),
             pid,

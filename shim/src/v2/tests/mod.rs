@@ -112,6 +112,7 @@ impl Shim {
             exits,
             events: events.clone(),
             gate: Arc::new(gate),
+            pods: Arc::default(),
         };
         let exit = Arc::new(ExitSignal::default());
         Shim {
