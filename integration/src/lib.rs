@@ -101,10 +101,23 @@ fn start() -> Testbed {
         &config,
         format!(
             "source = \"embedded\"\n\n[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n\n\
-             [audit]\npath = \"{}\"\n",
+             [audit]\npath = \"{}\"\n\n\
+             # This containerd's root and state: its sandboxes' hostname, hosts, resolv.conf and shm\n\
+             # are pod-owned below them, and the rest is protected as on a node.\n\
+             [node]\ncontainerd_roots = [\"{}\"]\ncontainerd_states = [\"{}\"]\nkubelet_roots = [\"{}\"]\n",
             run.join("runc").display(),
-            run.join("audit.log").display()
+            run.join("audit.log").display(),
+            run.join("root").display(),
+            run.join("state").display(),
+            run.join("kubelet").display()
         ),
+    )
+    .unwrap();
+    // The `strict-complain` handler's configuration (its ConfigPath in containerd's CRI config).
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        run.join("strict-complain.toml"),
+        format!("mode = \"complain\"\nhandler = \"strict-complain\"\n{base}"),
     )
     .unwrap();
     std::fs::create_dir_all(run.join("cni/bin")).unwrap();
@@ -411,6 +424,19 @@ impl Testbed {
 impl Testbed {
     /// `ctr` with this test bed's address and namespace and nothing else: for callers that give it their own
     /// stdio (a terminal) or wait for it themselves.
+    /// `ctr` in another containerd namespace (`k8s.io` is CRI's).
+    pub fn ctr_in(&self, namespace: &str, args: &[&str]) -> Output {
+        Command::new(&self.ctr)
+            .arg("--address")
+            .arg(&self.address)
+            .arg("-n")
+            .arg(namespace)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     pub fn ctr_command(&self) -> Command {
         let mut command = Command::new(&self.ctr);
         command

@@ -54,6 +54,9 @@ state = "$run/state"
 
 [plugins."io.containerd.cri.v1.runtime"]
   enable_selinux = false
+  # The sandbox's oom_score_adj (-998) would need CAP_SYS_RESOURCE, which a test machine that is itself a
+  # container may lack: keep it no lower than containerd's own, as for a nested containerd.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
@@ -64,9 +67,40 @@ state = "$run/state"
       runtime_type = "io.containerd.strict.v2"
       runtime_path = "$shim_dir/containerd-shim-strict-v2"
       privileged_without_host_devices = true
+    # The same shim in complain mode: its own configuration through the runtime options.
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-complain]
+      runtime_type = "io.containerd.strict.v2"
+      runtime_path = "$shim_dir/containerd-shim-strict-v2"
+      privileged_without_host_devices = true
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-complain.options]
+        ConfigPath = "$run/strict-complain.toml"
   [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["$run/cni/bin"]
+    bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$run/cni/conf"
+CONFIG
+  # (Indented: the test harness extracts this function up to the first line that starts with "}".)
+  # The pods' network: a bridge of its own with addresses from a private range, leases kept in \$run.
+  mkdir -p "$run/cni/conf" "$run/cni/ipam"
+  cat >"$run/cni/conf/10-strict.conflist" <<CNI
+  {
+    "cniVersion": "1.0.0",
+    "name": "strict-testbed",
+    "plugins": [
+      {
+        "type": "bridge",
+        "bridge": "strict-br0",
+        "isGateway": true,
+        "ipMasq": false,
+        "ipam": {
+          "type": "host-local",
+          "ranges": [[{"subnet": "10.231.0.0/24"}]],
+          "dataDir": "$run/cni/ipam"
+        }
+      }
+    ]
+  }
+CNI
+  cat >>"$run/config.toml" <<CONFIG
 
 [plugins."io.containerd.grpc.v1.cri"]
   disable_tcp_service = true
@@ -90,6 +124,7 @@ start() {
   if [ -z "${STRICT_CONFIG:-}" ]; then
     printf 'source = "embedded"\n\n[runtime]\nbinary = "/usr/sbin/runc"\nroot = "%s"\n\n[audit]\npath = "%s"\n' \
       "$run/runc" "$run/audit.log" >"$run/strict.toml"
+    printf 'mode = "complain"\nhandler = "strict-complain"\n%s' "$(cat "$run/strict.toml")" >"$run/strict-complain.toml"
     export STRICT_CONFIG="$run/strict.toml"
   fi
   # containerd finds shims (containerd-shim-<name>-v2) in its PATH: ours first, then runc's from the package.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian 12 machine (as root), and nothing twice:
-# build tools, Rust, runc, busybox-static, debootstrap (for the nginx image) and protoc (the gRPC tests'
-# containerd client) from Debian stable, and
+# build tools, Rust, runc, busybox-static, debootstrap (for the nginx image), protoc (the gRPC tests'
+# containerd client), CNI plugins and iproute2 (the CRI tests' pod network) from Debian stable, and
 # containerd 2.x from Debian unstable, fetched with `apt-get download` through a private sources list and
 # unpacked into .testbed/ (the system's apt configuration is not touched). Prints where everything is.
 set -euo pipefail
@@ -10,7 +10,7 @@ testbed="$repo/.testbed"
 mkdir -p "$testbed"
 
 need=()
-for pkg in runc busybox-static libseccomp-dev pkg-config jq build-essential ca-certificates curl strace protobuf-compiler debootstrap; do
+for pkg in runc busybox-static libseccomp-dev pkg-config jq build-essential ca-certificates curl strace protobuf-compiler debootstrap containernetworking-plugins iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
