@@ -318,6 +318,18 @@ impl PolicyConfig {
             .collect()
     }
 
+    /// The kubelet's bind mounts for volumes' `subPath`s: each exposes some other host path, found in the
+    /// mount table.
+    pub fn subpaths(&self) -> Vec<PathPattern> {
+        self.node
+            .kubelet_roots
+            .iter()
+            .filter_map(|root| {
+                PathPattern::parse(&format!("{}/pods/*/volume-subpaths/*/*/*", root.display())).ok()
+            })
+            .collect()
+    }
+
     /// Host paths refused as mount sources (or as anything a source contains), whatever is connected.
     pub fn protected(&self) -> Vec<Protected> {
         let mut out: Vec<(String, &'static str)> = Vec::new();

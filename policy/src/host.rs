@@ -56,6 +56,80 @@ pub trait HostView {
     fn namespace_id(&self, path: &Path) -> io::Result<NamespaceId>;
     /// The host's own namespaces of this kind (the gate's and init's).
     fn host_namespace_ids(&self, kind: HostNamespace) -> Vec<NamespaceId>;
+    /// The host path a bind mount at `mount_point` exposes, traced through the mount table: the kubelet's
+    /// `volume-subpaths` are such mounts. None when nothing is mounted exactly there.
+    fn mount_origin(&self, mount_point: &Path) -> io::Result<Option<PathBuf>>;
+}
+
+/// One line of /proc/self/mountinfo: the filesystem (`major:minor`), the path inside it that is mounted,
+/// and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountInfo {
+    pub device: String,
+    pub root: PathBuf,
+    pub mount_point: PathBuf,
+}
+
+impl MountInfo {
+    /// Parses mountinfo(5) text; octal escapes (`\040` for a space) are undone.
+    pub fn parse_table(text: &str) -> Vec<MountInfo> {
+        text.lines()
+            .filter_map(|line| {
+                let mut fields = line.split(' ');
+                let (_, _, device, root, mount_point) = (
+                    fields.next()?,
+                    fields.next()?,
+                    fields.next()?,
+                    fields.next()?,
+                    fields.next()?,
+                );
+                Some(MountInfo {
+                    device: device.to_string(),
+                    root: PathBuf::from(unescape(root)),
+                    mount_point: PathBuf::from(unescape(mount_point)),
+                })
+            })
+            .collect()
+    }
+
+    /// Where the bind mount at `mount_point` comes from: the last mount there (the one on top), and
+    /// another mount of the same filesystem whose root contains that root (the longest such), not itself
+    /// under `mount_point`; the host path is that mount's point plus the rest of the root.
+    pub fn origin(table: &[MountInfo], mount_point: &Path) -> Option<PathBuf> {
+        let top = table.iter().rev().find(|m| m.mount_point == mount_point)?;
+        table
+            .iter()
+            .filter(|m| m.device == top.device && !m.mount_point.starts_with(mount_point))
+            .filter_map(|m| {
+                let rest = top.root.strip_prefix(&m.root).ok()?;
+                Some((m.root.components().count(), m.mount_point.join(rest)))
+            })
+            .max_by_key(|(depth, _)| *depth)
+            .map(|(_, path)| path)
+    }
+}
+
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value =
+                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(value);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The machine the gate runs on.
@@ -162,6 +236,16 @@ impl HostView for RealHost {
             .map(|(_, id)| *id)
             .collect()
     }
+
+    fn mount_origin(&self, mount_point: &Path) -> io::Result<Option<PathBuf>> {
+        let table = MountInfo::parse_table(&std::fs::read_to_string("/proc/self/mountinfo")?);
+        if !table.iter().any(|m| m.mount_point == mount_point) {
+            return Ok(None);
+        }
+        MountInfo::origin(&table, mount_point)
+            .map(Some)
+            .ok_or_else(|| io::Error::other("its filesystem is not mounted anywhere else"))
+    }
 }
 
 impl RealHost {
@@ -191,6 +275,8 @@ pub struct FakeHost {
     pub devices: HashMap<PathBuf, DeviceNode>,
     pub namespaces: HashMap<PathBuf, NamespaceId>,
     pub host_namespaces: HashMap<HostNamespace, NamespaceId>,
+    /// Bind mounts: mount point -> the host path it exposes.
+    pub mounts: HashMap<PathBuf, PathBuf>,
 }
 
 impl FakeHost {
@@ -201,6 +287,12 @@ impl FakeHost {
 
     pub fn file(mut self, path: &str) -> Self {
         self.existing.push(path.into());
+        self
+    }
+
+    pub fn bind_mount(mut self, mount_point: &str, origin: &str) -> Self {
+        self.mounts.insert(mount_point.into(), origin.into());
+        self.existing.push(mount_point.into());
         self
     }
 
@@ -280,11 +372,40 @@ impl HostView for FakeHost {
             .into_iter()
             .collect()
     }
+
+    fn mount_origin(&self, mount_point: &Path) -> io::Result<Option<PathBuf>> {
+        Ok(self.mounts.get(mount_point).cloned())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subpath_bind_mount_is_traced_to_the_host_path_it_exposes() {
+        // The kubelet bind-mounts a hostPath subPath (/srv/data/sub) and a configMap subPath.
+        let table = MountInfo::parse_table(
+            "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+             30 22 0:40 / /var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cfg rw - tmpfs tmpfs rw\n\
+             31 22 8:1 /srv/data/sub /var/lib/kubelet/pods/u1/volume-subpaths/data/app/0 rw - ext4 /dev/sda1 rw\n\
+             32 22 0:40 /..data/app.conf /var/lib/kubelet/pods/u1/volume-subpaths/cfg/app/1 rw - tmpfs tmpfs rw\n\
+             33 22 8:1 /home/a\\040b /mnt/with\\040space rw - ext4 /dev/sda1 rw\n",
+        );
+        let origin = |p: &str| MountInfo::origin(&table, Path::new(p));
+        assert_eq!(
+            origin("/var/lib/kubelet/pods/u1/volume-subpaths/data/app/0"),
+            Some(PathBuf::from("/srv/data/sub"))
+        );
+        assert_eq!(
+            origin("/var/lib/kubelet/pods/u1/volume-subpaths/cfg/app/1"),
+            Some(PathBuf::from(
+                "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cfg/..data/app.conf"
+            ))
+        );
+        assert_eq!(origin("/mnt/with space"), Some(PathBuf::from("/home/a b")));
+        assert_eq!(origin("/not/mounted"), None);
+    }
 
     #[test]
     fn fake_host_resolves_like_the_kernel() {

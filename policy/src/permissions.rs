@@ -78,6 +78,8 @@ pub struct Permissions {
     pub(crate) privileged_plug: Option<Source>,
     pub(crate) mount_types: FxHashSet<String>,
     pub(crate) pod_owned: Vec<PathPattern>,
+    /// The kubelet's subPath bind mounts, judged by the host path they expose.
+    pub(crate) subpaths: Vec<PathPattern>,
     pub(crate) protected: Vec<Protected>,
     /// The OCI runtime applies seccomp filter flags (runc ≥ 1.2, crun): narrowed filters then ask the kernel
     /// to log denials (SECCOMP_FILTER_FLAG_LOG). runc 1.1 refuses any flag, so the shim turns this off.
@@ -152,6 +154,7 @@ impl Permissions {
             privileged_plug: None,
             mount_types: base.mount_types.iter().cloned().collect(),
             pod_owned: config.pod_owned(),
+            subpaths: config.subpaths(),
             protected: config.protected(),
             seccomp_log_flag: true,
             digest: policy_digest(&catalog, &config, &plugs),

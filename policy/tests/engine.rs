@@ -197,7 +197,8 @@ fn pod_owned_sources_follow_the_configured_node_layout() {
         "/data/kubelet/pods/0a/volume-subpaths/v/c/0",
         &["rbind", "rw"],
     );
-    assert_eq!(rules(&run(&s, &perms).0), ["mount.protected"]);
+    // A subPath is judged by what it exposes; nothing is mounted there on this fake host.
+    assert_eq!(rules(&run(&s, &perms).0), ["mount.subpath"]);
 }
 
 #[test]
@@ -459,6 +460,42 @@ fn an_app_container_joins_only_its_own_pods_namespaces() {
     s["linux"]["namespaces"][4] = json!({"type": "network", "path": "/proc/1/ns/net"});
     assert!(eval(&s, Some(&host_pod)).runs());
     assert_eq!(rules(&eval(&s, Some(&other))), ["namespace.host"]);
+}
+
+#[test]
+fn a_subpath_is_judged_by_the_host_path_it_exposes() {
+    const SUBPATHS: &str = "/var/lib/kubelet/pods/u1/volume-subpaths";
+    let host = common::host()
+        .file("/etc/hostname")
+        .bind_mount(&format!("{SUBPATHS}/etc/app/0"), "/etc")
+        .bind_mount(
+            &format!("{SUBPATHS}/cfg/app/1"),
+            "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cfg/..data/app.conf",
+        )
+        .file("/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cfg/..data/app.conf");
+    let run_here = |source: &str| {
+        let mut s = spec();
+        add_mount(&mut s, source, &["rbind", "ro"]);
+        common::run_on(&s, &perms(&[]), &host).0
+    };
+    let verdict = run_here(&format!("{SUBPATHS}/etc/app/0"));
+    assert_eq!(rules(&verdict), ["mount.host-path"]);
+    assert!(
+        verdict.violations[0].sentence().starts_with(
+            "mounts[5] host path /etc (read-only) is outside the connected interfaces"
+        ),
+        "{}",
+        verdict.violations[0].sentence()
+    );
+    assert!(
+        run_here(&format!("{SUBPATHS}/cfg/app/1")).runs(),
+        "a configMap subPath is the pod's"
+    );
+    let verdict = run_here(&format!("{SUBPATHS}/gone/app/2"));
+    assert_eq!(rules(&verdict), ["mount.subpath"]);
+    assert!(verdict.violations[0]
+        .sentence()
+        .contains("nothing is mounted there"));
 }
 
 #[test]

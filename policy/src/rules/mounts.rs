@@ -175,6 +175,38 @@ fn check_host_path(
     // A path through /proc (/proc/<pid>/root/...) resolves to something harmless-looking: judge the path
     // as written too.
     let split_source = SplitPath::new(source);
+    // A kubelet subPath is a bind mount of some other host path: judge that path.
+    if ev
+        .perms
+        .subpaths
+        .iter()
+        .any(|p| p.covers_split(&split_source))
+    {
+        let traced = match ev.host.mount_origin(source) {
+            Ok(Some(origin)) if !ev.perms.subpaths.iter().any(|p| p.covers(&origin)) => Ok(origin),
+            Ok(Some(origin)) => Err(format!("it exposes another subPath, {}", origin.display())),
+            Ok(None) => Err("nothing is mounted there".to_string()),
+            Err(e) => Err(format!("it cannot be traced through the mount table ({e})")),
+        };
+        return match traced {
+            Ok(origin) => check_host_path(ev, field, &origin, access, shared),
+            Err(why) => {
+                ev.refuse(
+                    Violation::new(
+                        "mount.subpath",
+                        source_field(),
+                        shown(),
+                        format!(
+                            "{field} host path {} is a kubelet subPath, but {why}",
+                            shown()
+                        ),
+                    )
+                    .remedy("the gate cannot decide on a subPath whose origin it cannot find"),
+                );
+                false
+            }
+        };
+    }
     let lexically_pod_owned = ev
         .perms
         .pod_owned
