@@ -120,6 +120,15 @@ fn start() -> Testbed {
         format!("mode = \"complain\"\nhandler = \"strict-complain\"\n{base}"),
     )
     .unwrap();
+    // The `strict-minimal` handler's: a snap with only `network` connected.
+    std::fs::write(
+        run.join("strict-minimal.toml"),
+        base.replace(
+            "source = \"embedded\"\n",
+            "handler = \"strict-minimal\"\nsource = \"static\"\nconnections = [\"network\"]\n",
+        ),
+    )
+    .unwrap();
     std::fs::create_dir_all(run.join("cni/bin")).unwrap();
     std::fs::create_dir_all(run.join("cni/conf")).unwrap();
     std::fs::File::create(run.join("containerd.log")).unwrap();

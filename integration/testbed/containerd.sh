@@ -74,6 +74,13 @@ state = "$run/state"
       privileged_without_host_devices = true
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-complain.options]
         ConfigPath = "$run/strict-complain.toml"
+    # A node whose snap has only `network` connected (the tests' other half of each grant).
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-minimal]
+      runtime_type = "io.containerd.strict.v2"
+      runtime_path = "$shim_dir/containerd-shim-strict-v2"
+      privileged_without_host_devices = true
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-minimal.options]
+        ConfigPath = "$run/strict-minimal.toml"
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$run/cni/conf"
@@ -125,6 +132,8 @@ start() {
     printf 'source = "embedded"\n\n[runtime]\nbinary = "/usr/sbin/runc"\nroot = "%s"\n\n[audit]\npath = "%s"\n' \
       "$run/runc" "$run/audit.log" >"$run/strict.toml"
     printf 'mode = "complain"\nhandler = "strict-complain"\n%s' "$(cat "$run/strict.toml")" >"$run/strict-complain.toml"
+    sed 's/^source = "embedded"$/handler = "strict-minimal"\nsource = "static"\nconnections = ["network"]/' \
+      "$run/strict.toml" >"$run/strict-minimal.toml"
     export STRICT_CONFIG="$run/strict.toml"
   fi
   # containerd finds shims (containerd-shim-<name>-v2) in its PATH: ours first, then runc's from the package.

@@ -23,6 +23,8 @@ pub use containerd_client::tonic;
 
 pub const STRICT_HANDLER: &str = "strict";
 pub const COMPLAIN_HANDLER: &str = "strict-complain";
+/// A node whose snap has only `network` connected.
+pub const MINIMAL_HANDLER: &str = "strict-minimal";
 /// The Kubernetes namespace of the tests' pods.
 pub const POD_NAMESPACE: &str = "strict-tests";
 pub const BUSYBOX: &str = "localhost/strict/busybox:1";
