@@ -293,7 +293,14 @@ impl Manifest {
                     path.display()
                 )
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(format!("{}: {e}", path.display())),
         }
     }
@@ -497,25 +504,61 @@ fn restore(path: &Path, bytes: &[u8], mode: u32, owner: (u32, u32)) -> std::io::
 struct MainConfig {
     path: PathBuf,
     bytes: Vec<u8>,
-    doc: DocumentMut,
+    text: String,
     version: i64,
     imports: Vec<String>,
+}
+
+/// A top-level key of a TOML text: the document for editing, where the key and its value are in the text.
+struct Located {
+    doc: DocumentMut,
+    key: Option<std::ops::Range<usize>>,
+    value: Option<std::ops::Range<usize>>,
+}
+
+fn locate(text: &str, key: &str) -> Result<Located, toml_edit::TomlError> {
+    let parsed = toml_edit::Document::parse(text)?;
+    let table = parsed.as_table();
+    let key_span = table.key(key).and_then(|k| k.span());
+    let value_span = table
+        .get(key)
+        .and_then(|item| item.as_value())
+        .and_then(|v| v.span());
+    Ok(Located {
+        doc: parsed.into_mut(),
+        key: key_span,
+        value: value_span,
+    })
+}
+
+/// `text` with `range` replaced by `with`.
+fn splice(text: &str, range: std::ops::Range<usize>, with: &str) -> String {
+    format!("{}{with}{}", &text[..range.start], &text[range.end..])
+}
+
+/// An array as it is written between its brackets (its own leading and trailing blanks left out).
+fn array_text(array: &toml_edit::Array) -> String {
+    let mut array = array.clone();
+    array.decor_mut().clear();
+    array.to_string()
 }
 
 impl MainConfig {
     fn read(path: &Path) -> Result<MainConfig, String> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!(
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!(
                 "{}: containerd's configuration does not exist. Without one containerd reads no \
                      drop-in at all; create it (`containerd config default > {}`, then restart \
                      containerd) or name the one containerd uses with --containerd-config",
                 path.display(),
                 path.display()
-            )),
+            ))
+            }
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        let text = std::str::from_utf8(&bytes)
+        let text = String::from_utf8(bytes.clone())
             .map_err(|e| format!("{}: not UTF-8 text: {e}", path.display()))?;
         let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
             format!(
@@ -558,7 +601,7 @@ impl MainConfig {
         Ok(MainConfig {
             path: path.to_owned(),
             bytes,
-            doc,
+            text,
             version,
             imports,
         })
@@ -588,51 +631,131 @@ impl MainConfig {
         })
     }
 
-    /// The file with `entry` appended to `imports` (the key created when absent).
+    /// The file with `entry` appended to `imports`, and whether the key was created. Only the `imports`
+    /// array (or a new line after `version`) is written: every other byte stays as it was.
     fn with_import(&self, entry: &str) -> Result<(Vec<u8>, bool), String> {
-        let mut doc = self.doc.clone();
-        let created = doc.get("imports").is_none();
-        if created {
-            let mut array = toml_edit::Array::new();
-            array.push(entry);
-            doc.insert("imports", toml_edit::value(array));
-        } else {
-            let array = doc["imports"]
-                .as_array_mut()
-                .ok_or_else(|| format!("{}: `imports` is not an array", self.path.display()))?;
+        let text = &self.text;
+        let fail = |why: &str| format!("{}: {why}", self.path.display());
+        let imports = locate(text, "imports").map_err(|e| fail(&e.to_string()))?;
+        if let Some(item) = imports.doc.get("imports") {
+            let mut array = item
+                .as_array()
+                .cloned()
+                .ok_or_else(|| fail("`imports` is not an array"))?;
+            let span = imports
+                .value
+                .ok_or_else(|| fail("cannot locate `imports` in the text"))?;
+            // The new entry laid out like the last one (on its own line in a multi-line array).
             let prefix = array
                 .iter()
                 .last()
                 .and_then(|last| last.decor().prefix())
                 .and_then(|p| p.as_str())
+                .filter(|p| p.contains('\n'))
                 .map(str::to_string);
             let mut value = toml_edit::Value::from(entry);
             if let Some(prefix) = prefix {
                 value.decor_mut().set_prefix(prefix);
             }
+            // A multi-line array with a trailing comma: a line of its own before the closing bracket,
+            // so a comment after the last entry stays with it.
+            let trailing = array.trailing().as_str().unwrap_or("");
+            if array.trailing_comma() && trailing.contains('\n') {
+                let close = span.end - 1;
+                let line_start = text[..close].rfind('\n').map_or(0, |i| i + 1);
+                let indent = value
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .and_then(|p| p.rsplit('\n').next())
+                    .unwrap_or("    ")
+                    .to_string();
+                let line = format!("{indent}{},\n", toml_string(entry));
+                return Ok((
+                    splice(text, line_start..line_start, &line).into_bytes(),
+                    false,
+                ));
+            }
             array.push_formatted(value);
+            return Ok((splice(text, span, &array_text(&array)).into_bytes(), false));
         }
-        Ok((doc.to_string().into_bytes(), created))
+        // A new line after the one holding `version`.
+        let version = locate(text, "version")
+            .map_err(|e| fail(&e.to_string()))?
+            .value
+            .ok_or_else(|| fail("cannot locate `version` in the text"))?;
+        let at = text[version.end..]
+            .find('\n')
+            .map(|i| version.end + i + 1)
+            .unwrap_or(text.len());
+        let line = format!(
+            "{}imports = [{}]\n",
+            if at == text.len() && !text.ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            },
+            toml_string(entry)
+        );
+        Ok((splice(text, at..at, &line).into_bytes(), true))
     }
 }
 
-/// The text with `entry` taken out of `imports` (and the key too when install created it and nothing
-/// else is left in it); None when the entry is not there.
+/// The lines of `text` that hold nothing but `entry` in the `imports` array (and a comma), in order;
+/// None when the entry also appears elsewhere in a line.
+fn entry_lines(text: &str, entry: &str) -> Option<Vec<std::ops::Range<usize>>> {
+    let parsed = toml_edit::Document::parse(text).ok()?;
+    let array = parsed.as_table().get("imports")?.as_array()?;
+    let mut lines = Vec::new();
+    for value in array.iter().filter(|v| v.as_str() == Some(entry)) {
+        let span = value.span()?;
+        let start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[span.end..].find('\n').map(|i| span.end + i + 1)?;
+        let rest = text[span.end..end].trim();
+        if !text[start..span.start].trim().is_empty() || !(rest.is_empty() || rest == ",") {
+            return None;
+        }
+        lines.push(start..end);
+    }
+    Some(lines)
+}
+
+/// The text with `entry` taken out of `imports` (and the key's line too when install created the key
+/// and nothing else is left in it); None when the entry is not there. Every other byte stays.
 fn without_import(text: &str, entry: &str, created_key: bool) -> Option<Result<String, String>> {
-    let mut doc: DocumentMut = match text.parse() {
-        Ok(doc) => doc,
+    let located = match locate(text, "imports") {
+        Ok(located) => located,
         Err(e) => return Some(Err(format!("not valid TOML: {e}"))),
     };
-    let array = doc.get_mut("imports")?.as_array_mut()?;
+    let mut array = located.doc.get("imports")?.as_array()?.clone();
     let before = array.len();
     array.retain(|v| v.as_str() != Some(entry));
     if array.len() == before {
         return None;
     }
-    if created_key && array.is_empty() {
-        doc.remove("imports");
+    let (Some(key), Some(value)) = (located.key, located.value) else {
+        return Some(Err("cannot locate `imports` in the text".into()));
+    };
+    // An entry alone on its line goes with its line, so the comments around it stay where they are.
+    if let Some(line) = entry_lines(text, entry) {
+        if !line.is_empty() {
+            return Some(Ok(line
+                .iter()
+                .rev()
+                .fold(text.to_string(), |text, range| {
+                    splice(&text, range.clone(), "")
+                })));
+        }
     }
-    Some(Ok(doc.to_string()))
+    if created_key && array.is_empty() {
+        let start = text[..key.start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let end = text[value.end..]
+            .find('\n')
+            .map(|i| value.end + i + 1)
+            .unwrap_or(text.len());
+        return Some(Ok(splice(text, start..end, "")));
+    }
+    Some(Ok(splice(text, value, &array_text(&array))))
 }
 
 fn root_dir(root: &Path) -> Result<PathBuf, String> {
@@ -897,6 +1020,7 @@ fn install_files(
     }
     manifest.record(drop_in_path, Role::DropIn, text.as_bytes());
 
+    journal.create_dirs(&root.join(STATE_DIR), &mut manifest.dirs)?;
     if layout == Layout::Imports {
         let entry = drop_in_path.to_string_lossy().into_owned();
         if main.imports.contains(&entry) {
@@ -1226,6 +1350,30 @@ mod tests {
             text
         );
         assert!(without_import(text, "/b.toml", false).is_none());
+
+        // A comment after the last entry stays with it; the new entry gets a line of its own.
+        let text = "version = 3\nimports = [\n  \"/a\",  # mirrors\n]\n";
+        let (bytes, _) = main_config(text).with_import("/b.toml").unwrap();
+        let added = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            added,
+            "version = 3\nimports = [\n  \"/a\",  # mirrors\n  \"/b.toml\",\n]\n"
+        );
+        assert_eq!(
+            without_import(&added, "/b.toml", false).unwrap().unwrap(),
+            text
+        );
+
+        // Mixed quoting in table headers, which a whole-document rewrite would unify: untouched.
+        let text =
+            "version = 2 # two\nimports = ['/a']\n[p.\"x.y\".a]\nk = 1\n[p.'x.y'.b]\nk = 'v'\n";
+        let (bytes, _) = main_config(text).with_import("/b.toml").unwrap();
+        let added = String::from_utf8(bytes).unwrap();
+        assert_eq!(added, text.replace("['/a']", "['/a', \"/b.toml\"]"));
+        assert_eq!(
+            without_import(&added, "/b.toml", false).unwrap().unwrap(),
+            text
+        );
 
         let config = main_config("version = 3\n# comment\n[x]\ny = 1\n");
         let (bytes, created) = config.with_import("/b.toml").unwrap();
