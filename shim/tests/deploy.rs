@@ -282,3 +282,24 @@ fn the_microk8s_block_loads_into_containerd() {
         );
     }
 }
+
+#[test]
+fn the_kubernetes_doc_names_the_label_and_the_files() {
+    let doc = std::fs::read_to_string(repo().join("docs/kubernetes.md")).unwrap();
+    assert!(doc.contains(&format!("{NODE_LABEL}={NODE_LABEL_VALUE}")));
+    for file in [
+        "deploy/installer.yaml",
+        "deploy/runtimeclass.yaml",
+        "deploy/Dockerfile",
+        "deploy/microk8s/containerd-template-strict.toml",
+    ] {
+        assert!(
+            doc.contains(file),
+            "docs/kubernetes.md does not mention {file}"
+        );
+        assert!(repo().join(file).is_file(), "{file}");
+    }
+    for heading in ["## Setup", "## MicroK8s", "## Uninstall"] {
+        assert!(doc.contains(&format!("\n{heading}\n")), "no {heading}");
+    }
+}
