@@ -758,6 +758,11 @@ fn without_import(text: &str, entry: &str, created_key: bool) -> Option<Result<S
     Some(Ok(splice(text, value, &array_text(&array))))
 }
 
+/// The file a configuration path names, through symbolic links (a linked config.toml stays a link).
+fn through_link(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
 fn root_dir(root: &Path) -> Result<PathBuf, String> {
     let canonical =
         fs::canonicalize(root).map_err(|e| format!("--root {}: {e}", root.display()))?;
@@ -1034,7 +1039,7 @@ fn install_files(
             let (bytes, created_key) = main.with_import(&entry)?;
             let backup = root.join(STATE_DIR).join(CONFIG_BACKUP_FILE);
             journal.write(&backup, &main.bytes, Some(0o600), &mut manifest.dirs)?;
-            journal.write(&main.path, &bytes, None, &mut manifest.dirs)?;
+            journal.write(&through_link(&main.path), &bytes, None, &mut manifest.dirs)?;
             manifest.import = Some(ImportEntry {
                 entry: entry.clone(),
                 created_key,
@@ -1205,7 +1210,7 @@ fn uninstall_files(
                         import.backup.display()
                     )
                 })?;
-                journal.write(config_path, &before, None, &mut Vec::new())?;
+                journal.write(&through_link(config_path), &before, None, &mut Vec::new())?;
                 report.say(format!(
                     "restored {} as it was before install",
                     config_path.display()
@@ -1227,7 +1232,12 @@ fn uninstall_files(
                         ))
                     }
                     Some(Ok(text)) => {
-                        journal.write(config_path, text.as_bytes(), None, &mut Vec::new())?;
+                        journal.write(
+                            &through_link(config_path),
+                            text.as_bytes(),
+                            None,
+                            &mut Vec::new(),
+                        )?;
                         report.say(format!(
                             "took {} out of the imports of {} (edited since install: the rest is left as it is)",
                             import.entry,

@@ -710,3 +710,27 @@ fn a_drop_in_containerd_rejects_is_rolled_back() {
     );
     assert_same_tree(&before, &tree(&root));
 }
+
+#[test]
+fn a_linked_main_config_is_edited_where_it_lives_and_stays_a_link() {
+    let (_dir, root) = node(|_| COMMENTED_2_1.to_string());
+    let main = root.join("etc/containerd/config.toml");
+    let real = root.join("etc/containerd/config.real.toml");
+    std::fs::rename(&main, &real).unwrap();
+    std::os::unix::fs::symlink("config.real.toml", &main).unwrap();
+    let before = tree(&root);
+    succeeds(&[
+        "install",
+        "--root",
+        root_arg(&root),
+        "--containerd-version",
+        "2.1",
+    ]);
+    assert!(std::fs::symlink_metadata(&main)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(read(&real).contains("strict-runtimes.toml"));
+    succeeds(&["uninstall", "--root", root_arg(&root)]);
+    assert_same_tree(&before, &tree(&root));
+}
