@@ -1,6 +1,7 @@
 //! The strict shim's crate: `containerd-shim-strict-v2` and `strictctl` share the setup code here.
 
 pub mod audit;
+pub mod install;
 pub mod setup;
 pub mod sources;
 pub mod strictctl;

@@ -1,6 +1,8 @@
-//! `strictctl check`, `strictctl interfaces`, `strictctl config check` and `strictctl audit`.
+//! `strictctl check`, `strictctl interfaces`, `strictctl config check`, `strictctl audit`, and
+//! `strictctl install` / `strictctl uninstall` (in `install.rs`).
 //!
-//! Exit status: 0 the container would run (allowed or narrowed), 1 refused, 2 bad input.
+//! Exit status: 0 the container would run (allowed or narrowed), 1 refused, 2 bad input. install and
+//! uninstall: 0 done (or nothing to do), 2 an error (and nothing changed).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -44,6 +46,50 @@ enum Command {
     /// Report the audit trail: refusals by rule and by the plug that would grant them, and the kernel's
     /// seccomp denials of narrowed containers, with the `snap connect` commands to run.
     Audit(AuditArgs),
+    /// Install the shim on this node (or under --root): binaries, policy files, the containerd drop-in
+    /// for the handlers strict and strict-complain; then restart containerd. Safe to run twice.
+    Install(InstallArgs),
+    /// Remove exactly what install added (policy files only when unchanged), restoring containerd's
+    /// configuration; then restart containerd.
+    Uninstall(UninstallArgs),
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    #[command(flatten)]
+    common: InstallCommon,
+    /// containerd's version (MAJOR.MINOR) instead of asking `containerd --version`.
+    #[arg(long, value_name = "VERSION")]
+    containerd_version: Option<String>,
+    /// containerd's main configuration (default: ROOT/etc/containerd/config.toml).
+    #[arg(long, value_name = "FILE")]
+    containerd_config: Option<PathBuf>,
+    /// The containerd binary: its version, and `config dump` to check the drop-in before the restart.
+    #[arg(long, value_name = "PATH", default_value = "containerd")]
+    containerd: PathBuf,
+    /// Install strictctl and containerd-shim-strict-v2 from this directory (default: the running
+    /// strictctl's).
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct UninstallArgs {
+    #[command(flatten)]
+    common: InstallCommon,
+}
+
+#[derive(Args)]
+struct InstallCommon {
+    /// The node's root directory; anything but / writes there and restarts nothing.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Do not restart containerd.
+    #[arg(long)]
+    no_restart: bool,
+    /// The systemd unit to restart.
+    #[arg(long, value_name = "UNIT", default_value = "containerd")]
+    service: String,
 }
 
 #[derive(Subcommand)]
@@ -156,11 +202,43 @@ pub fn main() -> i32 {
         Command::Interfaces(args) => interfaces(args),
         Command::Config(ConfigCommand::Check(args)) => config_check(args),
         Command::Audit(args) => audit(args),
+        Command::Install(args) => install(args),
+        Command::Uninstall(args) => uninstall(args),
     };
     result.unwrap_or_else(|message| {
         eprintln!("strictctl: {message}");
         EXIT_BAD_INPUT
     })
+}
+
+fn install_options(common: InstallCommon) -> crate::install::Options {
+    let mut opts = crate::install::Options::new(common.root);
+    opts.no_restart = common.no_restart;
+    opts.service = common.service;
+    opts
+}
+
+fn print_report(command: &str, report: &crate::install::Report) {
+    for line in &report.lines {
+        println!("strictctl {command}: {line}");
+    }
+}
+
+fn install(args: InstallArgs) -> Result<i32, String> {
+    let mut opts = install_options(args.common);
+    opts.containerd_version = args.containerd_version;
+    opts.containerd_config = args.containerd_config;
+    opts.containerd = args.containerd;
+    opts.from = args.from;
+    let report = crate::install::install(&opts)?;
+    print_report("install", &report);
+    Ok(EXIT_RUNS)
+}
+
+fn uninstall(args: UninstallArgs) -> Result<i32, String> {
+    let report = crate::install::uninstall(&install_options(args.common))?;
+    print_report("uninstall", &report);
+    Ok(EXIT_RUNS)
 }
 
 fn permissions(host: &HostArgs) -> Result<(Permissions, ConfigSource), String> {
