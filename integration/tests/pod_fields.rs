@@ -273,10 +273,7 @@ async fn proc_mount_unmasked() {
         .await
         .unwrap_or_else(|e| panic!("{}", e.message()));
     let out = cri
-        .exec_sync(
-            &id,
-            &["grep", "-c", " /proc/keys ", "/proc/self/mountinfo"],
-        )
+        .exec_sync(&id, &["grep", "-c", " /proc/keys ", "/proc/self/mountinfo"])
         .await;
     // runc masks a path by mounting /dev/null over it: the mount is there.
     assert_eq!(
