@@ -331,7 +331,19 @@ async fn bidirectional_mount_propagation_is_refused() {
         "{}",
         status.message()
     );
-    assert!(status.message().contains("rshared"), "{}", status.message());
+    let message = status.message();
+    assert!(
+        message.contains("strict: refused: mounts[6] host path ")
+            && message.contains("/shared-volume (read-write) is outside the connected interfaces"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "linux.rootfsPropagation rshared would share the container's mounts with the host; it is \
+             allowed only with a Bidirectional volume that a connected interface permits"
+        ),
+        "{message}"
+    );
     cri.remove_pod(&pod.id).await;
     let _ = std::process::Command::new("umount").arg(&dir).status();
 }

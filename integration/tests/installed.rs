@@ -75,7 +75,12 @@ async fn a_pod_runs_through_the_installed_drop_in_and_uninstall_restores_the_con
     cri.remove_pod(&pod.id).await;
 
     // Uninstall needs only the root: install's manifest says what it did.
-    strictctl(&["uninstall", "--root", root.to_str().unwrap(), "--no-restart"]);
+    strictctl(&[
+        "uninstall",
+        "--root",
+        root.to_str().unwrap(),
+        "--no-restart",
+    ]);
     assert_eq!(
         std::fs::read(&main).unwrap(),
         before,
