@@ -317,6 +317,18 @@ impl Testbed {
     }
 }
 
+/// The records of an audit trail about container `id` (every line must be one JSON record).
+pub fn audit_records(trail: &Path, id: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(trail)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).expect("one JSON record per line")
+        })
+        .filter(|record| record["container_id"] == id)
+        .collect()
+}
+
 /// containerd as `start` runs it (same arguments and environment), its output appended to the log. Dies
 /// with the test process (PR_SET_PDEATHSIG), spawned from a thread that lives as long as the process.
 fn spawn_containerd(run: &Path) -> Child {

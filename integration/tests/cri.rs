@@ -6,10 +6,10 @@ mod cri_client;
 
 use cri_client::*;
 use k8s_cri::v1::{
-    security_profile, Capability, LinuxContainerSecurityContext, Mount, MountPropagation,
-    NamespaceMode, NamespaceOption, SecurityProfile,
+    security_profile, Capability, Mount, MountPropagation, NamespaceMode, NamespaceOption,
+    SecurityProfile,
 };
-use strict_integration::testbed;
+use strict_integration::{audit_records, testbed};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pod_of_two_containers_is_served_by_one_shim() {
@@ -68,12 +68,7 @@ async fn a_refused_container_surfaces_through_cri_with_the_strict_message() {
         .unwrap();
     let status = cri
         .start_container(&pod, "etc", |c| {
-            c.mounts.push(Mount {
-                container_path: "/host-etc".into(),
-                host_path: "/etc".into(),
-                readonly: true,
-                ..Default::default()
-            });
+            c.mounts.push(host_mount("/etc"));
         })
         .await
         .unwrap_err();
@@ -99,7 +94,7 @@ async fn a_refused_sandbox_surfaces_through_cri_with_the_strict_message() {
     let mut cri = Cri::connect().await;
     let status = cri
         .run_pod("host-ipc", STRICT_HANDLER, |p| {
-            security(p).namespace_options = Some(NamespaceOption {
+            sandbox_security(p).namespace_options = Some(NamespaceOption {
                 ipc: NamespaceMode::Node as i32,
                 ..Default::default()
             });
@@ -133,16 +128,11 @@ async fn complain_mode_runs_the_pod_and_records_what_it_would_refuse() {
         .unwrap();
     let id = cri
         .start_container(&pod, "etc", |c| {
-            c.mounts.push(Mount {
-                container_path: "/host-etc".into(),
-                host_path: "/etc".into(),
-                readonly: true,
-                ..Default::default()
-            });
+            c.mounts.push(host_mount("/etc"));
         })
         .await
         .expect("complain mode runs what enforce refuses");
-    let out = cri.exec_sync(&id, &["cat", "/host-etc/hostname"]).await;
+    let out = cri.exec_sync(&id, &["cat", "/mnt/volume/hostname"]).await;
     assert_eq!(out.exit_code, 0);
     let records = audit_records(&tb.audit_log(), &id);
     let subjects: Vec<&str> = records
@@ -169,7 +159,7 @@ async fn a_container_may_join_its_own_pods_namespaces_only() {
     let mut cri = Cri::connect().await;
     let pod = cri
         .run_pod("shared-pid", STRICT_HANDLER, |p| {
-            security(p).namespace_options = Some(NamespaceOption {
+            sandbox_security(p).namespace_options = Some(NamespaceOption {
                 pid: NamespaceMode::Pod as i32,
                 ..Default::default()
             });
@@ -346,20 +336,4 @@ async fn bidirectional_mount_propagation_is_refused() {
     );
     cri.remove_pod(&pod.id).await;
     let _ = std::process::Command::new("umount").arg(&dir).status();
-}
-
-fn security(
-    p: &mut k8s_cri::v1::PodSandboxConfig,
-) -> &mut k8s_cri::v1::LinuxSandboxSecurityContext {
-    p.linux
-        .get_or_insert_with(Default::default)
-        .security_context
-        .get_or_insert_with(Default::default)
-}
-
-fn container_security(c: &mut k8s_cri::v1::ContainerConfig) -> &mut LinuxContainerSecurityContext {
-    c.linux
-        .get_or_insert_with(Default::default)
-        .security_context
-        .get_or_insert_with(Default::default)
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
-use strict_integration::{testbed, text, unique, Testbed, IMAGE, NAMESPACE, STRICT};
+use strict_integration::{audit_records, testbed, text, unique, Testbed, IMAGE, NAMESPACE, STRICT};
 
 /// The harness's configuration with `extra` top-level keys and `[audit]` moved to `trail`.
 fn variant(tb: &Testbed, name: &str, extra: &str, trail: &Path) -> PathBuf {
@@ -49,16 +49,6 @@ fn run_with_config(
     (id, out)
 }
 
-/// The trail's records about container `id`.
-fn records(trail: &Path, id: &str) -> Vec<Value> {
-    std::fs::read_to_string(trail)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).expect("every line is one JSON record"))
-        .filter(|record| record["container_id"] == id)
-        .collect()
-}
-
 #[test]
 fn complain_mode_runs_what_enforce_refuses_and_records_it() {
     let tb = testbed();
@@ -82,7 +72,7 @@ fn complain_mode_runs_what_enforce_refuses_and_records_it() {
     );
     let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     assert_eq!(text(&out.stdout).trim(), hostname.trim());
-    let found = records(&trail, &id);
+    let found = audit_records(&trail, &id);
     assert_eq!(found.len(), 1, "{found:?}");
     let record = &found[0];
     assert_eq!(record["decision"], "would-refuse");
@@ -225,7 +215,7 @@ fn connections_from_snapd_decide_and_an_unreachable_snapd_refuses() {
             tb.log()
         );
         assert_eq!(text(&out.stdout).trim(), "kvm");
-        let record = &records(&trail, &id)[0];
+        let record = &audit_records(&trail, &id)[0];
         // Runs: allowed, or narrowed (ctr gives no seccomp filter; the gate installs the granted one).
         assert_ne!(record["decision"], "refused", "{record}");
         assert!(record["violations"].as_array().unwrap().is_empty());
@@ -260,7 +250,7 @@ fn connections_from_snapd_decide_and_an_unreachable_snapd_refuses() {
         stderr.contains("snapd at") && stderr.contains("cannot connect"),
         "{stderr}"
     );
-    let record = &records(&trail, &id)[0];
+    let record = &audit_records(&trail, &id)[0];
     assert_eq!(record["decision"], "undecided");
     assert!(record["error"].as_str().unwrap().contains("cannot connect"));
 }

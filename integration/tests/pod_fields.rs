@@ -5,24 +5,8 @@
 mod cri_client;
 
 use cri_client::*;
-use k8s_cri::v1::{
-    Device, LinuxContainerSecurityContext, Mount, NamespaceMode, NamespaceOption, PodSandboxConfig,
-};
-use strict_integration::{testbed, unique};
-
-fn sandbox_security(p: &mut PodSandboxConfig) -> &mut k8s_cri::v1::LinuxSandboxSecurityContext {
-    p.linux
-        .get_or_insert_with(Default::default)
-        .security_context
-        .get_or_insert_with(Default::default)
-}
-
-fn security(c: &mut k8s_cri::v1::ContainerConfig) -> &mut LinuxContainerSecurityContext {
-    c.linux
-        .get_or_insert_with(Default::default)
-        .security_context
-        .get_or_insert_with(Default::default)
-}
+use k8s_cri::v1::{Device, NamespaceMode, NamespaceOption, PodSandboxConfig};
+use strict_integration::{audit_records, testbed, unique};
 
 /// The first line of a refusal as containerd reports it, from `strict: refused:` on.
 fn refusal(status: &tonic::Status) -> String {
@@ -31,15 +15,6 @@ fn refusal(status: &tonic::Status) -> String {
         .find("strict: refused: ")
         .unwrap_or_else(|| panic!("not a strict refusal: {message}"));
     message[start..].lines().next().unwrap().to_string()
-}
-
-fn host_mount(host_path: &str) -> Mount {
-    Mount {
-        container_path: "/mnt/volume".into(),
-        host_path: host_path.into(),
-        readonly: true,
-        ..Default::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -132,7 +107,7 @@ async fn privileged() {
         .await
         .unwrap_or_else(|e| panic!("{}", e.message()));
     let status = cri
-        .start_container(&pod, "app", |c| security(c).privileged = true)
+        .start_container(&pod, "app", |c| container_security(c).privileged = true)
         .await
         .unwrap_err();
     let message = refusal(&status);
@@ -266,7 +241,7 @@ async fn proc_mount_unmasked() {
         .unwrap();
     let id = cri
         .start_container(&pod, "unmasked", |c| {
-            let security = security(c);
+            let security = container_security(c);
             security.masked_paths = Vec::new();
             security.readonly_paths = Vec::new();
         })

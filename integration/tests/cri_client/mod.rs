@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,7 +13,6 @@ use k8s_cri::v1::{
     PodSandboxStatusRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
     StopPodSandboxRequest,
 };
-use serde_json::Value;
 use strict_integration::{testbed, text, unique, Testbed};
 use tonic::transport::Channel;
 use tonic::Status;
@@ -271,12 +269,32 @@ pub fn comm(pid: u32) -> String {
         .to_string()
 }
 
-/// The audit trail's records about container `id`.
-pub fn audit_records(trail: &Path, id: &str) -> Vec<Value> {
-    std::fs::read_to_string(trail)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).expect("one JSON record per line"))
-        .filter(|record| record["container_id"] == id)
-        .collect()
+/// The pod's Linux security context, created if absent.
+pub fn sandbox_security(
+    p: &mut k8s_cri::v1::PodSandboxConfig,
+) -> &mut k8s_cri::v1::LinuxSandboxSecurityContext {
+    p.linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default)
+}
+
+/// The container's Linux security context, created if absent.
+pub fn container_security(
+    c: &mut ContainerConfig,
+) -> &mut k8s_cri::v1::LinuxContainerSecurityContext {
+    c.linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default)
+}
+
+/// A read-only hostPath volume at /mnt/volume, as the kubelet sends it.
+pub fn host_mount(host_path: &str) -> k8s_cri::v1::Mount {
+    k8s_cri::v1::Mount {
+        container_path: "/mnt/volume".into(),
+        host_path: host_path.into(),
+        readonly: true,
+        ..Default::default()
+    }
 }

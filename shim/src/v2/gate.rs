@@ -497,6 +497,17 @@ mod tests {
         }
     }
 
+    fn loaded(config: PolicyConfig) -> Gate {
+        Gate::load(
+            ConfigLoad {
+                config,
+                source: "test".into(),
+                error: None,
+            },
+            "default".into(),
+        )
+    }
+
     /// A bundle with the fixture's config.json, annotated as CRI would.
     fn make_bundle(dir: &Path, fixture: &str) -> PathBuf {
         let bundle = dir.join(fixture);
@@ -631,14 +642,7 @@ mod tests {
             ..PolicyConfig::default()
         };
         config.audit.path = dir.path().join("audit.log");
-        let gate = Gate::load(
-            ConfigLoad {
-                config,
-                source: "test".into(),
-                error: None,
-            },
-            "default".into(),
-        );
+        let gate = loaded(config);
         let bundle = make_bundle(dir.path(), "default");
         let error = gate
             .check_bundle("c1", &bundle, &Pods::default())
@@ -658,14 +662,7 @@ mod tests {
         // A path below a regular file can never be created.
         std::fs::write(dir.path().join("file"), "").unwrap();
         config.audit.path = dir.path().join("file/audit.log");
-        let gate = Gate::load(
-            ConfigLoad {
-                config,
-                source: "test".into(),
-                error: None,
-            },
-            "default".into(),
-        );
+        let gate = loaded(config);
         let bundle = make_bundle(dir.path(), "default");
         gate.check_bundle("c1", &bundle, &Pods::default()).unwrap();
     }
