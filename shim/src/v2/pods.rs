@@ -34,49 +34,74 @@ pub fn role(spec: &Spec) -> PodRole {
     }
 }
 
+/// One pod: the namespaces of each of its members (the sandbox and the containers), kept apart so that a
+/// deleted container's namespaces stop counting (the kernel reuses namespace inode numbers).
 #[derive(Debug, Default)]
-pub struct Pods(Mutex<HashMap<String, PodNamespaces>>);
+struct Pod {
+    members: HashMap<String, PodNamespaces>,
+}
+
+#[derive(Debug, Default)]
+pub struct Pods {
+    pods: Mutex<HashMap<String, Pod>>,
+}
 
 impl Pods {
     /// The namespaces an app container of `spec`'s pod may join; None for sandboxes and containers
     /// outside a pod. A sandbox this shim does not serve gives an empty set: nothing to join.
     pub fn namespaces_for(&self, spec: &Spec) -> Option<PodNamespaces> {
-        match role(spec) {
-            PodRole::Container { sandbox_id } => Some(
-                self.lock()
-                    .get(&sandbox_id)
-                    .cloned()
-                    .unwrap_or(PodNamespaces {
-                        sandbox_id,
-                        ids: Vec::new(),
-                    }),
-            ),
-            PodRole::Sandbox | PodRole::None => None,
+        let PodRole::Container { sandbox_id } = role(spec) else {
+            return None;
+        };
+        let pods = self.lock();
+        let mut joined = PodNamespaces {
+            sandbox_id: sandbox_id.clone(),
+            ids: Vec::new(),
+        };
+        for member in pods
+            .get(&sandbox_id)
+            .into_iter()
+            .flat_map(|p| p.members.values())
+        {
+            for entry in &member.ids {
+                if !joined.ids.contains(entry) {
+                    joined.ids.push(*entry);
+                }
+            }
         }
+        Some(joined)
     }
 
-    /// A container was created with init process `pid`: its namespaces now belong to its pod.
+    /// Container `id` was created with init process `pid`: its namespaces now belong to its pod.
     pub fn created(&self, id: &str, spec: &Spec, pid: u32) {
         let sandbox_id = match role(spec) {
             PodRole::Sandbox => id.to_string(),
             PodRole::Container { sandbox_id } => sandbox_id,
             PodRole::None => return,
         };
-        let mut pods = self.lock();
-        let pod = pods.entry(sandbox_id.clone()).or_insert(PodNamespaces {
-            sandbox_id,
+        let mut namespaces = PodNamespaces {
+            sandbox_id: sandbox_id.clone(),
             ids: Vec::new(),
-        });
-        pod.add_process(&RealHost, pid);
+        };
+        namespaces.add_process(&RealHost, pid);
+        self.lock()
+            .entry(sandbox_id)
+            .or_default()
+            .members
+            .insert(id.to_string(), namespaces);
     }
 
-    /// The sandbox `id` was deleted: its pod is gone.
+    /// Container `id` was deleted: its namespaces stop counting; a sandbox takes its pod with it.
     pub fn deleted(&self, id: &str) {
-        self.lock().remove(id);
+        let mut pods = self.lock();
+        pods.remove(id);
+        for pod in pods.values_mut() {
+            pod.members.remove(id);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PodNamespaces>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pod>> {
+        self.pods.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -106,6 +131,30 @@ mod tests {
         let known = pods.namespaces_for(&app).unwrap();
         assert_eq!(known.sandbox_id, "s1");
         assert_eq!(known.ids.len(), 6, "this process's six namespaces");
+        // A container of the pod with a network namespace of its own adds it; deleting the container
+        // takes it away again (the kernel may reuse the number for another pod's namespace).
+        let mut own_net = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "30"])
+            .spawn()
+            .expect("unshare (util-linux) runs; the tests run as root");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_link(format!("/proc/{}/ns/net", own_net.id()))
+            .ok()
+            .zip(std::fs::read_link("/proc/self/ns/net").ok())
+            .is_none_or(|(theirs, ours)| theirs == ours)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare --net did not take"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        pods.created("c1", &app, own_net.id());
+        assert_eq!(pods.namespaces_for(&app).unwrap().ids.len(), 7);
+        pods.deleted("c1");
+        assert_eq!(pods.namespaces_for(&app).unwrap().ids.len(), 6);
+        let _ = own_net.kill();
+        let _ = own_net.wait();
         pods.deleted("s1");
         assert!(pods.namespaces_for(&app).unwrap().ids.is_empty());
     }
