@@ -219,14 +219,28 @@ fn a_socket_that_closes_a_server_that_never_answers_and_no_server_are_errors() {
     assert!(error.contains("cannot connect"), "{error}");
 }
 
+/// Which snapd the fake snapctl stands for.
+#[derive(Clone, Copy)]
+enum Snapd {
+    /// 2.60 and later: `is-connected --list` prints the connected names.
+    Lists,
+    /// Before 2.60: `--list` is an unknown flag.
+    Old,
+}
+
 /// A `snapctl` that answers `is-connected` from a list, like the real one: exit 0 connected, exit 1 and
-/// silent not connected, exit 1 with a message for an unknown plug.
-fn fake_snapctl(dir: &Path, connected: &[&str], extra: &str) -> PathBuf {
+/// silent not connected, exit 1 with a message for an error; `extra` runs first.
+fn fake_snapctl(dir: &Path, connected: &[&str], extra: &str, snapd: Snapd) -> PathBuf {
     let path = dir.join("snapctl");
+    let list = match snapd {
+        Snapd::Lists => format!("printf '%s\\n' {}; exit 0", connected.join(" ")),
+        Snapd::Old => "echo \"error: unknown flag \\`list'\" >&2; exit 1".to_string(),
+    };
     let script = format!(
         "#!/bin/sh\n\
          [ \"$1\" = is-connected ] || {{ echo 'error: unknown command' >&2; exit 1; }}\n\
          {extra}\n\
+         [ \"$2\" = --list ] && {{ {list}; }}\n\
          for plug in {}; do [ \"$2\" = \"$plug\" ] && exit 0; done\n\
          exit 1\n",
         connected.join(" ")
@@ -244,27 +258,37 @@ fn inside(snapctl: PathBuf) -> Environment {
 }
 
 #[test]
-fn snapctl_asks_for_each_declared_plug_and_takes_attributes_from_the_snap_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let snapctl = fake_snapctl(dir.path(), &["network", "docker-privileged", "kvm"], "");
+fn snapctl_lists_the_connected_plugs_and_takes_attributes_from_the_snap_file() {
     let config = PolicyConfig {
         source_timeout: Duration::from_secs(5),
         ..PolicyConfig::default()
     };
     let catalog = Catalog::embedded().unwrap();
-    let found = connected_plugs(&config, &catalog, &inside(snapctl)).unwrap();
-    assert_eq!(
-        found.source,
-        Source::Snapctl,
-        "auto picks snapctl inside a snap"
-    );
-    let names: Vec<&str> = found.plugs.iter().map(|p| p.name.as_str()).collect();
-    // kvm is connected but MicroK8s declares no such plug: it is never asked about.
-    assert_eq!(names, ["docker-privileged", "network"]);
-    assert_eq!(
-        found.plugs[0].attributes.get("privileged-containers"),
-        Some(&AttrValue::Bool(true))
-    );
+    // snapd 2.60+ answers one `--list`; an older one is asked plug by plug. The answer is the same.
+    for (snapd, how) in [(Snapd::Lists, "--list"), (Snapd::Old, "is-connected (snap")] {
+        let dir = tempfile::tempdir().unwrap();
+        // `microk8s` is one of the snap's slots: a slot name in the list is not a plug.
+        let snapctl = fake_snapctl(
+            dir.path(),
+            &["network", "docker-privileged", "kvm", "microk8s"],
+            "",
+            snapd,
+        );
+        let found = connected_plugs(&config, &catalog, &inside(snapctl)).unwrap();
+        assert_eq!(
+            found.source,
+            Source::Snapctl,
+            "auto picks snapctl inside a snap"
+        );
+        assert!(found.description.contains(how), "{}", found.description);
+        let names: Vec<&str> = found.plugs.iter().map(|p| p.name.as_str()).collect();
+        // kvm is connected but MicroK8s declares no such plug: it does not count.
+        assert_eq!(names, ["docker-privileged", "network"]);
+        assert_eq!(
+            found.plugs[0].attributes.get("privileged-containers"),
+            Some(&AttrValue::Bool(true))
+        );
+    }
 }
 
 #[test]
@@ -280,6 +304,7 @@ fn snapctl_failures_are_errors() {
         dir.path(),
         &["network"],
         "[ \"$2\" = home ] && { echo 'error: snapctl: cannot connect to snapd' >&2; exit 1; }",
+        Snapd::Old,
     );
     let error = connected_plugs(&config, &catalog, &inside(failing))
         .unwrap_err()
@@ -289,13 +314,33 @@ fn snapctl_failures_are_errors() {
 
     let hanging = dir.path().join("hang");
     std::fs::create_dir(&hanging).unwrap();
-    let hanging = fake_snapctl(&hanging, &["network"], "sleep 30");
+    let hanging = fake_snapctl(&hanging, &["network"], "sleep 30", Snapd::Lists);
     let start = Instant::now();
     let error = connected_plugs(&config, &catalog, &inside(hanging))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("did not answer within 500ms"), "{error}");
+    assert!(
+        error.contains("`snapctl is-connected --list` did not answer within 500ms"),
+        "{error}"
+    );
     assert!(start.elapsed() < Duration::from_secs(3));
+
+    // `--list` failing for another reason than an old snapd is an error, not a fallback.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let outside = fake_snapctl(
+        &outside,
+        &["network"],
+        "echo 'error: snapctl: cannot invoke snapctl operation commands (here \"is-connected\") from outside of a snap' >&2; exit 1",
+        Snapd::Lists,
+    );
+    let error = connected_plugs(&config, &catalog, &inside(outside))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("--list` exited with 1") && error.contains("outside of a snap"),
+        "{error}"
+    );
 
     let missing = inside(dir.path().join("no-such-snapctl"));
     let error = connected_plugs(&config, &catalog, &missing)
