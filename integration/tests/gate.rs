@@ -167,3 +167,45 @@ fn the_narrowed_spec_is_what_runc_got() {
         .collect();
     assert!(namespaces.contains(&"cgroup"), "{namespaces:?}");
 }
+
+/// An app container of a pod may join its own pod's namespaces only. Through CRI containerd already
+/// refuses a TARGET in another pod; a spec that reaches the shim anyway (NRI, a direct task API client)
+/// is refused by the gate. The same path outside any pod (plain `ctr`) keeps the old rule: only the
+/// host's namespaces need a grant.
+#[test]
+fn a_pods_container_may_not_join_another_processs_namespace() {
+    let mut other = std::process::Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .expect("unshare (util-linux) runs; the tests run as root");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_link(format!("/proc/{}/ns/net", other.id())).ok()
+        == std::fs::read_link("/proc/self/ns/net").ok()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare --net did not take"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let ns = format!("network:/proc/{}/ns/net", other.id());
+    assert_refused(
+        &[
+            "--annotation",
+            "io.kubernetes.cri.container-type=container",
+            "--annotation",
+            "io.kubernetes.cri.sandbox-id=pod-x",
+            "--with-ns",
+            &ns,
+        ],
+        &format!(
+            "/proc/{}/ns/net is not a network namespace of this pod (sandbox pod-x); a container may \
+             join only its own pod's namespaces",
+            other.id()
+        ),
+    );
+    let out = testbed().run(STRICT, &["--with-ns", &ns], &["true"]);
+    assert!(out.status.success(), "outside a pod: {}", text(&out.stderr));
+    let _ = other.kill();
+    let _ = other.wait();
+}

@@ -205,6 +205,7 @@ async fn host_pid() {
     assert_no_pod_left(&mut cri, "host-pid-minimal").await;
 }
 
+/// hostIPC: a refused sandbox, as RunPodSandbox reports it (FailedCreatePodSandBox for the kubelet).
 #[tokio::test(flavor = "multi_thread")]
 async fn host_ipc() {
     let mut cri = Cri::connect().await;
