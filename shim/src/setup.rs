@@ -43,6 +43,17 @@ pub struct ConfigRequest {
     pub named: Option<PathBuf>,
 }
 
+impl std::fmt::Display for ConfigRequest {
+    /// The file (or text) the request names, as `resolve_config` would look for it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.runtime_path, &self.runtime_body, &self.named) {
+            (Some(path), _, _) | (None, None, Some(path)) => write!(f, "{}", path.display()),
+            (None, Some(_), _) => write!(f, "{}", ConfigSource::RuntimeOptionsBody),
+            (None, None, None) => f.write_str(DEFAULT_CONFIG),
+        }
+    }
+}
+
 /// The configuration a request names: runtime options' path, else their body, else the named file, else
 /// /etc/containerd/strict.toml when it exists, else the built-in defaults. A named file that is missing
 /// is an error: a typo must not silently mean "defaults".

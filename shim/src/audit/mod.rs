@@ -147,14 +147,10 @@ pub struct Identity {
     pub handler: Option<String>,
 }
 
-const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
-const POD_NAMESPACE: &str = "io.kubernetes.cri.sandbox-namespace";
-const POD_NAME: &str = "io.kubernetes.cri.sandbox-name";
-const POD_UID: &str = "io.kubernetes.cri.sandbox-uid";
-const CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
-const IMAGE_NAME: &str = "io.kubernetes.cri.image-name";
-const SANDBOX_IMAGE_NAME: &str = "io.kubernetes.cri.podsandbox.image-name";
-const RUNTIME_HANDLER: &str = "io.kubernetes.cri.runtime-handler";
+use crate::annotations::{
+    CONTAINER_NAME, CONTAINER_TYPE, IMAGE_NAME, POD_NAME, POD_NAMESPACE, POD_UID, RUNTIME_HANDLER,
+    SANDBOX_IMAGE_NAME,
+};
 
 impl Identity {
     /// From `annotations` and `linux.cgroupsPath` of a spec (typed or raw JSON alike).

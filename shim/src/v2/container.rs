@@ -176,8 +176,7 @@ impl Container {
                 return Err(Error::Undecided(format!(
                     "the container's runtime options name another configuration ({}) than the one this \
                      shim serves ({})",
-                    describe(&asked),
-                    describe(serving)
+                    asked, serving
                 )));
             }
         }
@@ -535,13 +534,5 @@ fn unmount(rootfs: &Path) {
     if let Err(error) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH)
     {
         tracing::warn!(rootfs = %rootfs.display(), %error, "unmounting the rootfs failed");
-    }
-}
-
-fn describe(request: &crate::setup::ConfigRequest) -> String {
-    match (&request.runtime_path, &request.runtime_body) {
-        (Some(path), _) => path.display().to_string(),
-        (None, Some(_)) => "the runtime's options table".into(),
-        (None, None) => "none".into(),
     }
 }

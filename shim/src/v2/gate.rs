@@ -14,7 +14,7 @@ use strict_policy::{
 use tokio::sync::OnceCell;
 
 use crate::audit::{self, AuditLog, Decision, Identity, Record, Subject};
-use crate::setup::{self, ConfigRequest, ConfigSource};
+use crate::setup::{self, ConfigRequest};
 use crate::v2::error::{Error, Result};
 use crate::v2::pods::Pods;
 use crate::v2::runtime::RuncCli;
@@ -38,18 +38,10 @@ impl ConfigLoad {
             },
             Err(error) => ConfigLoad {
                 config: PolicyConfig::default(),
-                source: describe_request(request),
+                source: request.to_string(),
                 error: Some(format!("the configuration does not load: {error}")),
             },
         }
-    }
-}
-
-fn describe_request(request: &ConfigRequest) -> String {
-    match (&request.runtime_path, &request.runtime_body, &request.named) {
-        (Some(path), _, _) | (None, None, Some(path)) => path.display().to_string(),
-        (None, Some(_), _) => ConfigSource::RuntimeOptionsBody.to_string(),
-        (None, None, None) => setup::DEFAULT_CONFIG.to_string(),
     }
 }
 

@@ -8,8 +8,7 @@ use std::sync::Mutex;
 use oci_spec::runtime::Spec;
 use strict_policy::{PodNamespaces, RealHost};
 
-const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
-const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+use crate::annotations::{CONTAINER_TYPE, SANDBOX_ID};
 
 /// What CRI's annotations say a spec is.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,7 @@ use std::path::Path;
 use containerd_shim::util::write_str_to_file;
 use containerd_shim::StartOpts;
 
-/// The annotation containerd's CRI sets on every container of a pod (and on the sandbox itself).
-const SANDBOX_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
+use crate::annotations::SANDBOX_ID;
 
 /// The shim group of the bundle in `dir`: its pod's sandbox id, else the container's own id.
 pub fn grouping(dir: &Path, id: &str) -> String {
@@ -18,7 +17,7 @@ pub fn grouping(dir: &Path, id: &str) -> String {
     let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return id.to_string();
     };
-    spec["annotations"][SANDBOX_ANNOTATION]
+    spec["annotations"][SANDBOX_ID]
         .as_str()
         .filter(|sandbox| !sandbox.is_empty())
         .unwrap_or(id)
