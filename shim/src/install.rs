@@ -229,11 +229,10 @@ impl Options {
     }
 }
 
-/// What was done, one line each, and whether anything changed.
+/// What was done, one line each.
 #[derive(Debug, Default)]
 pub struct Report {
     pub lines: Vec<String>,
-    pub changed: bool,
 }
 
 impl Report {
@@ -325,10 +324,7 @@ impl Manifest {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    strict_policy::profile::hex(&Sha256::digest(bytes))
 }
 
 /// One change made, and how to undo it.
@@ -802,7 +798,8 @@ fn containerd_version(opts: &Options) -> Result<(ContainerdVersion, String), Str
         .filter(|_| output.status.success())
         .ok_or_else(|| {
             format!(
-                "`{binary} --version` printed no version ({}{}): pass --containerd-version MAJOR.MINOR",
+                "`{binary} --version` printed no version (stdout: {:?}; stderr: {:?}): pass \
+                 --containerd-version MAJOR.MINOR",
                 text.trim(),
                 String::from_utf8_lossy(&output.stderr).trim()
             )
@@ -931,7 +928,6 @@ pub fn install(opts: &Options) -> Result<Report, String> {
         ));
         return Ok(report);
     }
-    report.changed = true;
     if let Err(e) = check_with_containerd(opts, &config_path, &mut report) {
         return Err(undo(journal, e));
     }
@@ -1178,7 +1174,6 @@ pub fn uninstall(opts: &Options) -> Result<Report, String> {
     if let Err(e) = uninstall_files(&manifest, &manifest_path, &mut journal, &mut report) {
         return Err(undo(journal, e));
     }
-    report.changed = true;
     let config_path = manifest.containerd_config.clone();
     if let Err(e) = restart(opts, &root, &config_path, &mut report) {
         let message = undo(journal, e);
