@@ -53,20 +53,9 @@ impl AttrValue {
     }
 
     fn from_toml(value: &toml::Value) -> std::result::Result<Self, String> {
-        match value {
-            toml::Value::String(s) => Ok(AttrValue::Str(s.clone())),
-            toml::Value::Boolean(b) => Ok(AttrValue::Bool(*b)),
-            toml::Value::Array(items) => items
-                .iter()
-                .map(|item| {
-                    item.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("list item {item} is not a string"))
-                })
-                .collect::<std::result::Result<_, _>>()
-                .map(AttrValue::List),
-            other => Err(format!("unsupported attribute value {other}")),
-        }
+        // One reading of attribute values, whichever format carried them.
+        let json = serde_json::to_value(value).map_err(|e| e.to_string())?;
+        AttrValue::from_json(&json)
     }
 }
 

@@ -34,18 +34,25 @@ impl AuditLog {
         }
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        if let Some(dir) = path.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)?;
-        }
-        let lock = OpenOptions::new()
+        // This runs in every Create: the directory is made only the first time, when the open fails.
+        let mut lock_options = OpenOptions::new();
+        lock_options
             .create(true)
             .truncate(false)
             .write(true)
-            .mode(0o600)
-            .open(lock_path(path))?;
+            .mode(0o600);
+        let lock = match lock_options.open(lock_path(path)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o750)
+                        .create(dir)?;
+                }
+                lock_options.open(lock_path(path))?
+            }
+            other => other?,
+        };
         let _lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| e)?;
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         if size > 0 && size + line.len() as u64 > self.settings.max_size {
