@@ -149,6 +149,22 @@ fn root_arg(root: &Path) -> &str {
     root.to_str().unwrap()
 }
 
+/// `install --root ROOT --containerd-version VERSION`, the stand-in binaries and no containerd.
+fn install_args<'a>(root: &'a Path, version: &'a str) -> Vec<&'a str> {
+    vec![
+        "install",
+        "--root",
+        root_arg(root),
+        "--containerd-version",
+        version,
+    ]
+}
+
+/// `uninstall --root ROOT`, which must succeed; its output.
+fn uninstall(root: &Path) -> String {
+    succeeds(&["uninstall", "--root", root_arg(root)])
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Entry {
     Dir(u32),
@@ -233,13 +249,7 @@ fn installed_files_present(root: &Path, drop_in_path: &Path) {
 fn imports_layout_on_2_1_round_trips_a_commented_config_byte_for_byte() {
     let (_dir, root) = node(|_| COMMENTED_2_1.to_string());
     let before = tree(&root);
-    let out = succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    let out = succeeds(&install_args(&root, "2.1"));
     assert!(
         out.contains("not restarting containerd: --root is"),
         "{out}"
@@ -254,12 +264,12 @@ fn imports_layout_on_2_1_round_trips_a_commented_config_byte_for_byte() {
     assert!(main.contains(&entry), "{main}");
     assert_eq!(main.replacen(&entry, "", 1), COMMENTED_2_1);
 
-    let out = succeeds(&["uninstall", "--root", root_arg(&root)]);
+    let out = uninstall(&root);
     assert!(out.contains("restored"), "{out}");
     assert_same_tree(&before, &tree(&root));
     assert_eq!(read(root.join("etc/containerd/config.toml")), COMMENTED_2_1);
 
-    let out = succeeds(&["uninstall", "--root", root_arg(&root)]);
+    let out = uninstall(&root);
     assert!(out.contains("nothing to uninstall"), "{out}");
 }
 
@@ -268,13 +278,7 @@ fn imports_layout_appends_to_an_existing_imports_array_and_takes_it_out_again() 
     let (_dir, root) = node(with_imports);
     let original = read(root.join("etc/containerd/config.toml"));
     let before = tree(&root);
-    succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.0",
-    ]);
+    succeeds(&install_args(&root, "2.0"));
     let main = read(root.join("etc/containerd/config.toml"));
     assert!(main.contains("registries.toml\",  # mirrors\n"), "{main}");
     assert!(
@@ -284,7 +288,7 @@ fn imports_layout_appends_to_an_existing_imports_array_and_takes_it_out_again() 
         )),
         "the entry follows the array's style: {main}"
     );
-    succeeds(&["uninstall", "--root", root_arg(&root)]);
+    uninstall(&root);
     assert_eq!(read(root.join("etc/containerd/config.toml")), original);
     assert_same_tree(&before, &tree(&root));
 }
@@ -300,13 +304,7 @@ fn conf_d_layout_on_2_2_leaves_the_main_config_alone() {
     .unwrap();
     let before = tree(&root);
     let main = read(root.join("etc/containerd/config.toml"));
-    let out = succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.2",
-    ]);
+    let out = succeeds(&install_args(&root, "2.2"));
     assert!(out.contains("the drop-in goes there"), "{out}");
     installed_files_present(
         &root,
@@ -318,7 +316,7 @@ fn conf_d_layout_on_2_2_leaves_the_main_config_alone() {
         .join("var/lib/strict/containerd-config.before-install.toml")
         .exists());
 
-    succeeds(&["uninstall", "--root", root_arg(&root)]);
+    uninstall(&root);
     assert_same_tree(&before, &tree(&root));
 }
 
@@ -326,13 +324,7 @@ fn conf_d_layout_on_2_2_leaves_the_main_config_alone() {
 fn containerd_2_2_with_a_config_that_does_not_import_conf_d_gets_an_imports_entry() {
     let (_dir, root) = node(|_| COMMENTED_2_1.to_string());
     let before = tree(&root);
-    let out = succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.2",
-    ]);
+    let out = succeeds(&install_args(&root, "2.2"));
     assert!(
         out.contains("containerd 2.2 reads that directory only through an `imports` line"),
         "{out}"
@@ -340,7 +332,7 @@ fn containerd_2_2_with_a_config_that_does_not_import_conf_d_gets_an_imports_entr
     assert!(root.join("etc/containerd/strict-runtimes.toml").is_file());
     assert!(!root.join("etc/containerd/conf.d").exists());
     assert!(read(root.join("etc/containerd/config.toml")).contains("strict-runtimes.toml"));
-    succeeds(&["uninstall", "--root", root_arg(&root)]);
+    uninstall(&root);
     assert_same_tree(&before, &tree(&root));
 }
 
@@ -378,13 +370,7 @@ fn an_edited_policy_file_survives_uninstall_and_an_operators_file_is_never_overw
     // The operator's own strict-complain.toml, there before install.
     let theirs = "# mine\nmode = \"complain\"\nsource = \"static\"\nconnections = [\"kvm\"]\n";
     std::fs::write(root.join("etc/containerd/strict-complain.toml"), theirs).unwrap();
-    let out = succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    let out = succeeds(&install_args(&root, "2.1"));
     assert!(
         out.contains("strict-complain.toml: it was there before install"),
         "{out}"
@@ -399,16 +385,10 @@ fn an_edited_policy_file_survives_uninstall_and_an_operators_file_is_never_overw
     let edited = read(&ours).replace("source = \"auto\"", "source = \"snapd\"");
     std::fs::write(&ours, &edited).unwrap();
     // install again: still kept.
-    succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    succeeds(&install_args(&root, "2.1"));
     assert_eq!(read(&ours), edited);
 
-    let out = succeeds(&["uninstall", "--root", root_arg(&root)]);
+    let out = uninstall(&root);
     assert!(out.contains("strict.toml: edited since install"), "{out}");
     assert_eq!(read(&ours), edited);
     assert_eq!(
@@ -424,20 +404,14 @@ fn an_edited_policy_file_survives_uninstall_and_an_operators_file_is_never_overw
 #[test]
 fn uninstall_after_the_operator_edited_the_main_config_takes_out_only_the_entry() {
     let (_dir, root) = node(|_| COMMENTED_2_1.to_string());
-    succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    succeeds(&install_args(&root, "2.1"));
     let main_path = root.join("etc/containerd/config.toml");
     let edited = format!(
         "{}\n[debug]\n  level = \"debug\"  # added later\n",
         read(&main_path)
     );
     std::fs::write(&main_path, &edited).unwrap();
-    let out = succeeds(&["uninstall", "--root", root_arg(&root)]);
+    let out = uninstall(&root);
     assert!(out.contains("edited since install"), "{out}");
     assert_eq!(
         read(&main_path),
@@ -450,13 +424,7 @@ fn errors_name_the_cause_and_change_nothing() {
     // No main configuration.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    let out = fails(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    let out = fails(&install_args(&root, "2.1"));
     assert!(
         out.contains("config.toml: containerd's configuration does not exist"),
         "{out}"
@@ -467,13 +435,7 @@ fn errors_name_the_cause_and_change_nothing() {
     let broken = "version = 3\n[plugins.\"io.containerd.cri.v1.runtime\"\nx = 1\n";
     let (_dir, root) = node(|_| broken.to_string());
     let before = tree(&root);
-    let out = fails(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    let out = fails(&install_args(&root, "2.1"));
     assert!(
         out.contains("not valid TOML") && out.contains("line 2"),
         "{out}"
@@ -483,39 +445,23 @@ fn errors_name_the_cause_and_change_nothing() {
     // containerd 1.x.
     let (_dir, root) = node(|_| COMMENTED_2_1.to_string());
     let before = tree(&root);
-    let out = fails(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "1.7",
-    ]);
+    let out = fails(&install_args(&root, "1.7"));
     assert!(out.contains("needs containerd 2.0 or later"), "{out}");
     assert_same_tree(&before, &tree(&root));
 
     // A version 1 configuration.
     let (_dir, root) = node(|_| "[grpc]\n  address = \"/x\"\n".to_string());
-    let out = fails(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    let before = tree(&root);
+    let out = fails(&install_args(&root, "2.1"));
     assert!(out.contains("containerd config migrate"), "{out}");
+    assert_same_tree(&before, &tree(&root));
 
     // An unwritable place late in the run (the state directory is a file): everything written before
     // it is undone, the main configuration included.
     let (_dir, root) = node(|_| COMMENTED_2_1.to_string());
     std::fs::write(root.join("var"), "not a directory").unwrap();
     let before = tree(&root);
-    let out = fails(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    let out = fails(&install_args(&root, "2.1"));
     assert!(
         out.contains("cannot create") && out.contains("nothing was changed"),
         "{out}"
@@ -636,7 +582,7 @@ fn the_imports_drop_in_loads_into_containerd() {
     let runc = &dump["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["runc"];
     assert_eq!(runc["options"]["SystemdCgroup"].as_bool(), Some(true));
 
-    succeeds(&["uninstall", "--root", root_arg(&root)]);
+    uninstall(&root);
     let dump = config_dump(&main);
     let runtimes = &dump["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"];
     assert!(runtimes.get("strict").is_none(), "{runtimes}");
@@ -723,18 +669,12 @@ fn a_linked_main_config_is_edited_where_it_lives_and_stays_a_link() {
     std::fs::rename(&main, &real).unwrap();
     std::os::unix::fs::symlink("config.real.toml", &main).unwrap();
     let before = tree(&root);
-    succeeds(&[
-        "install",
-        "--root",
-        root_arg(&root),
-        "--containerd-version",
-        "2.1",
-    ]);
+    succeeds(&install_args(&root, "2.1"));
     assert!(std::fs::symlink_metadata(&main)
         .unwrap()
         .file_type()
         .is_symlink());
     assert!(read(&real).contains("strict-runtimes.toml"));
-    succeeds(&["uninstall", "--root", root_arg(&root)]);
+    uninstall(&root);
     assert_same_tree(&before, &tree(&root));
 }
