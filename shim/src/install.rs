@@ -195,6 +195,16 @@ impl std::fmt::Display for Layout {
     }
 }
 
+impl Layout {
+    /// Where the drop-in goes, in words.
+    fn placement(self) -> &'static str {
+        match self {
+            Layout::ConfD => "in conf.d (imported by the main configuration)",
+            Layout::Imports => "beside the main configuration, with an `imports` entry",
+        }
+    }
+}
+
 /// What `strictctl install` and `strictctl uninstall` were asked.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -882,10 +892,12 @@ pub fn install(opts: &Options) -> Result<Report, String> {
     if let Some(previous) = &previous {
         if previous.layout != layout || previous.containerd_config != config_path {
             return Err(format!(
-                "installed earlier with the {} layout for {} ({}); run `strictctl uninstall` first, then \
-                 install again. Nothing was changed",
-                previous.layout,
+                "an earlier install put its drop-in {} for {}, and this one would put it {} for {} \
+                 (recorded in {}); run `strictctl uninstall` first, then install again. Nothing was changed",
+                previous.layout.placement(),
                 previous.containerd_config.display(),
+                layout.placement(),
+                config_path.display(),
                 manifest_path.display()
             ));
         }
