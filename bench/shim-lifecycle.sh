@@ -4,13 +4,15 @@
 # test: it prints figures, it asserts nothing about them.
 #
 # Usage (as root, from anywhere in the repository):
-#   bench/shim-lifecycle.sh [--pairs N] [--seccomp] [--no-build] [--no-install] [--no-phases] [--keep-log FILE]
+#   bench/shim-lifecycle.sh [--pairs N] [--seccomp] [--no-build] [--no-install] [--no-phases] [--keep-log FILE] [--smaps DIR]
 #     --pairs N         A/B pairs per measurement (default 20)
 #     --seccomp         give both runtimes containerd's default seccomp profile (`ctr --seccomp`; see caveats)
-#     --no-build        use target/release/containerd-shim-strict-v2 as it is (default: cargo build --release)
+#     --no-build        use target/static/ as it is (default: scripts/build-dist.sh, the installed build)
 #     --no-install      do not run integration/testbed/install.sh (it is idempotent, but prints and checks)
 #     --no-phases       skip the per-phase measurement (create / start / delete)
 #     --keep-log FILE   copy the private containerd's log (with the shims' log lines) to FILE on exit
+#     --smaps DIR       write where each shim's memory goes to DIR/<runtime>.smaps: resident KiB per mapping
+#                       (binary, libraries, heap, stacks), from /proc/PID/smaps
 # The Markdown table goes to stdout (paste it into docs/benchmarks.md); progress goes to stderr.
 #
 # What it measures
@@ -68,7 +70,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 testbed="$repo/.testbed"
 bin="$testbed/containerd/usr/bin"
-shim_dir="$repo/target/release"
+shim_dir="$repo/target/static"
 image=localhost/strict/busybox:1
 namespace=default
 strict=io.containerd.strict.v2
@@ -81,6 +83,7 @@ install=1
 phases=1
 seccomp=0
 keep_log=
+smaps_dir=
 command_line="bench/shim-lifecycle.sh${*:+ $*}"
 
 die() { echo "shim-lifecycle: $*" >&2; exit 1; }
@@ -96,6 +99,9 @@ while (($#)); do
     --seccomp) seccomp=1; shift ;;
     --no-install) install=0; shift ;;
     --no-phases) phases=0; shift ;;
+    --smaps)
+      [ $# -ge 2 ] || die "--smaps needs a directory"
+      smaps_dir=$(realpath -m "$2"); mkdir -p "$smaps_dir"; shift 2 ;;
     --keep-log)
       [ $# -ge 2 ] || die "--keep-log needs a file"
       keep_log=$(realpath -m "$2"); shift 2 ;;
@@ -120,11 +126,11 @@ done
 if ((build)); then
   command -v cargo >/dev/null || [ -x "$HOME/.cargo/bin/cargo" ] || die "cargo is missing: run integration/testbed/install.sh"
   command -v cargo >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
-  say "building the strict shim (cargo build --release --bin containerd-shim-strict-v2)"
-  (cd "$repo" && cargo build --release --bin containerd-shim-strict-v2 >&2) || die "the build failed"
+  say "building the strict shim and its gate as they get installed (scripts/build-dist.sh)"
+  "$repo/scripts/build-dist.sh" >&2 || die "the build failed"
 fi
 [ -x "$shim_dir/containerd-shim-strict-v2" ] \
-  || die "$shim_dir/containerd-shim-strict-v2 is missing: drop --no-build, or run cargo build --release"
+  || die "$shim_dir/containerd-shim-strict-v2 is missing: drop --no-build, or run scripts/build-dist.sh"
 # Others may rebuild the shim while this runs: the report names the exact binary (digest, build time).
 shim_digest() { sha256sum "$shim_dir/containerd-shim-strict-v2" | cut -c1-12; }
 strict_digest=$(shim_digest)
@@ -272,6 +278,16 @@ shim_pid() {
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 rollup_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/smaps_rollup"; }
 
+# smaps_breakdown PID: resident and anonymous KiB per mapping, largest first (what --smaps writes).
+smaps_breakdown() {
+  awk '
+    /^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anonymous]" : $6); perms = $2; next }
+    $1 == "Rss:" { rss[name " " perms] += $2 }
+    $1 == "Anonymous:" { anon[name " " perms] += $2 }
+    END { for (k in rss) if (rss[k] > 0) printf "%8d %8d  %s\n", rss[k], anon[k], k }
+  ' "/proc/$1/smaps" | sort -rn | { echo "  rss KiB anon KiB  mapping perms"; cat; }
+}
+
 say "memory: one detached container per runtime"
 declare -A mem
 for rt in "$strict" "$runc"; do
@@ -289,10 +305,11 @@ for rt in "$strict" "$runc"; do
   mem[$s.anon]=$(rollup_kib "$pid" Anonymous)
   mem[$s.thp]=$(rollup_kib "$pid" AnonHugePages)
   mem[$s.threads]=$(status_kib "$pid" Threads)
+  [ -z "$smaps_dir" ] || smaps_breakdown "$pid" >"$smaps_dir/$s.smaps"
   timed - tasks delete -f "$id"
   timed - containers delete "$id"
 done
-[ "${mem[strict.exe]}" = "$shim_dir/containerd-shim-strict-v2" ] \
+[ "${mem[strict.exe]}" = "$(readlink -f "$shim_dir/containerd-shim-strict-v2")" ] \
   || die "the strict shim that ran is ${mem[strict.exe]}, not $shim_dir/containerd-shim-strict-v2"
 [ "${mem[runc.exe]}" = "$bin/containerd-shim-runc-v2" ] \
   || die "the Go shim that ran is ${mem[runc.exe]}, not $bin/containerd-shim-runc-v2 (containerd's PATH)"
@@ -327,7 +344,7 @@ export runc_version=$("$runc_binary" --version | awk 'NR==1 {print $3}')
 export strict_version=$("$shim_dir/containerd-shim-strict-v2" -v | awk '/Version:/ {print $2}')
 export strict_digest strict_built
 if [ "$(shim_digest)" != "$strict_digest" ]; then
-  say "warning: target/release/containerd-shim-strict-v2 changed during the run (rebuilt?): the figures mix two builds"
+  say "warning: target/static/containerd-shim-strict-v2 changed during the run (rebuilt?): the figures mix two builds"
   strict_digest="$strict_digest (changed during the run!)"
 fi
 for s in strict runc; do
@@ -369,7 +386,7 @@ if e["seccomp"] == "1":
     print("| spec | ctr's default with `--seccomp` (containerd's default seccomp profile) on both sides |")
 else:
     print("| spec | ctr's default (no seccomp filter; the strict gate adds its own) |")
-print(f"| strict shim | {e['strict_version']}, release build of {e['rev']} (`{e['mem_strict_exe']}`, sha256 {e['strict_digest']}…, built {e['strict_built']}) |")
+print(f"| strict shim | {e['strict_version']}, dist build of {e['rev']} (`{e['mem_strict_exe']}`, sha256 {e['strict_digest']}…, built {e['strict_built']}) |")
 print(f"| Go shim | `{e['mem_runc_exe']}` from the same containerd package |")
 if e.get("mimalloc_env", "").strip():
     print(f"| environment | `{e['mimalloc_env'].strip()}` (reaches the strict shim) |")

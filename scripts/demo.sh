@@ -16,7 +16,7 @@ show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 bold "Installing the test bed (runc, busybox, containerd 2.x from Debian unstable) and building the shim"
 integration/testbed/install.sh | sed 's/^/  /'
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release -q --bin containerd-shim-strict-v2 --bin strictctl
+scripts/build-dist.sh -q
 
 STRICT_TESTBED_RUN=$(mktemp -d /tmp/strict-demo.XXXXXX)
 export STRICT_TESTBED_RUN
@@ -35,7 +35,7 @@ decision() { grep -E "container (allowed|narrowed|refused) container=\"$1\"" "$S
 
 bold "containerd $(ctr version 2>/dev/null | awk '/Version/ {v=$2} END {print v}') runs in $STRICT_TESTBED_RUN; the strict runtime is $strict."
 echo "The host snap's connections the shim applies (the strict MicroK8s snap's defaults):"
-target/release/strictctl interfaces | head -12 | cut -c1-150 | sed 's/^/  /'
+target/static/strictctl interfaces | head -12 | cut -c1-150 | sed 's/^/  /'
 echo "  ..."
 
 bold "1. Narrowed: busybox with no seccomp filter, as 'ctr run' starts it"
@@ -74,6 +74,6 @@ echo "(ctr exit status $status; the container never started)"
 ctr containers delete refused >/dev/null 2>&1 || true
 echo "The same check offline, with every violation and the command that would allow it:"
 spec=policy/tests/fixtures/containerd/mount-etc-ro.json
-show target/release/strictctl check "$spec" || true
+show target/static/strictctl check "$spec" || true
 
 bold "Cleaning up: containerd stopped, its directory removed."

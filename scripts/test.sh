@@ -12,8 +12,9 @@ echo "== format and lints =="
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 
-echo "== one release build, shared by every test =="
+echo "== one release build, shared by every test; the installed binaries (static, dist profile) =="
 cargo build --workspace --release --bins
+scripts/build-dist.sh
 # The integration tests build their images on first use; building them here keeps the tests' own time
 # for the tests (busybox and pause from Debian's static busybox, nginx by debootstrap).
 integration/testbed/images.sh build

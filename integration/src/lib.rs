@@ -1,8 +1,8 @@
 //! End-to-end test support: one private containerd 2.x per test binary (own root, state and sockets in a
-//! temporary directory), with the strict runtime from this workspace's release build, driven through `ctr`.
+//! temporary directory), with the strict runtime from this workspace's dist build (target/static), driven through `ctr`.
 //!
 //! Nothing is skipped: a missing containerd, runc or shim build fails the tests with what to run
-//! (`integration/testbed/install.sh`, `cargo build --release`).
+//! (`integration/testbed/install.sh`, `scripts/build-dist.sh`).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -47,10 +47,16 @@ pub fn testbed() -> &'static Testbed {
     TESTBED.get_or_init(start)
 }
 
+/// The binaries under test, as they get installed: `scripts/build-dist.sh` builds them (static, the
+/// `dist` profile) into target/static/.
+pub fn dist_dir() -> PathBuf {
+    repo().join("target/static")
+}
+
 fn start() -> Testbed {
     let repo = repo();
     let bin = repo.join(".testbed/containerd/usr/bin");
-    let release = repo.join("target/release");
+    let dist = dist_dir();
     require(
         &bin.join("containerd"),
         "containerd 2.x",
@@ -62,14 +68,14 @@ fn start() -> Testbed {
         "integration/testbed/install.sh",
     );
     require(
-        &release.join("containerd-shim-strict-v2"),
+        &dist.join("containerd-shim-strict-v2"),
         "the strict shim",
-        "cargo build --release",
+        "scripts/build-dist.sh",
     );
     require(
-        &release.join("strictctl"),
+        &dist.join("strictctl"),
         "strictctl",
-        "cargo build --release",
+        "scripts/build-dist.sh",
     );
     // Short paths: unix socket names are limited to 108 bytes.
     let dir = tempfile::Builder::new()
@@ -87,7 +93,7 @@ fn start() -> Testbed {
         ))
         .env("run", &run)
         .env("address", run.join("containerd.sock"))
-        .env("shim_dir", &release)
+        .env("shim_dir", &dist)
         .status()
         .unwrap();
     assert!(
@@ -334,7 +340,7 @@ pub fn audit_records(trail: &Path, id: &str) -> Vec<serde_json::Value> {
 fn spawn_containerd(run: &Path) -> Child {
     let repo = repo();
     let bin = repo.join(".testbed/containerd/usr/bin");
-    let release = repo.join("target/release");
+    let dist = dist_dir();
     let log = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -349,7 +355,7 @@ fn spawn_containerd(run: &Path) -> Child {
             "PATH",
             format!(
                 "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
-                release.display(),
+                dist.display(),
                 bin.display()
             ),
         )

@@ -10,7 +10,7 @@ use cri_client::*;
 use strict_integration::{repo, testbed, text};
 
 fn strictctl(args: &[&str]) -> std::process::Output {
-    let out = Command::new(repo().join("target/release/strictctl"))
+    let out = Command::new(strict_integration::dist_dir().join("strictctl"))
         .args(args)
         .output()
         .unwrap();
@@ -42,8 +42,8 @@ async fn a_pod_runs_through_the_installed_drop_in_and_uninstall_restores_the_con
         containerd.to_str().unwrap(),
         "--no-restart",
     ];
-    let release = repo().join("target/release");
-    let mut install = vec!["install", "--from", release.to_str().unwrap()];
+    let dist = strict_integration::dist_dir();
+    let mut install = vec!["install", "--from", dist.to_str().unwrap()];
     install.extend_from_slice(&common);
     strictctl(&install);
 

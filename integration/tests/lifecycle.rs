@@ -143,7 +143,7 @@ fn stdin_reaches_the_container_and_eof_ends_it() {
 
 #[test]
 fn the_shim_answers_version() {
-    let shim = strict_integration::repo().join("target/release/containerd-shim-strict-v2");
+    let shim = strict_integration::dist_dir().join("containerd-shim-strict-v2");
     let out = std::process::Command::new(shim).arg("-v").output().unwrap();
     assert!(text(&out.stdout).contains("io.containerd.strict.v2"));
 }

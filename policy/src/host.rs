@@ -19,8 +19,8 @@ pub type NamespaceId = (u64, u64);
 
 /// The namespaces of one pod, as the shim recorded them when its sandbox (and its other containers)
 /// passed the gate. An app container may join these and no others: the sandbox's own decision (host
-/// network allowed or not, say) already covered them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// network allowed or not, say) already covered them. The shim sends them to its gate process as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodNamespaces {
     /// The pod's sandbox id (`io.kubernetes.cri.sandbox-id`), for messages.
     pub sandbox_id: String,

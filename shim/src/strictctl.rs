@@ -19,6 +19,9 @@ use crate::sources::Environment;
 
 use crate::setup::{load_catalog, load_config, load_permissions, ConfigSource};
 
+/// The operator CLI's file name; the shim runs it as its policy gate (`strictctl gate`).
+pub const BINARY: &str = "strictctl";
+
 const EXIT_RUNS: i32 = 0;
 const EXIT_REFUSED: i32 = 1;
 const EXIT_BAD_INPUT: i32 = 2;
@@ -52,6 +55,17 @@ enum Command {
     /// Remove exactly what install added (policy files only when unchanged), restoring containerd's
     /// configuration; then restart containerd.
     Uninstall(UninstallArgs),
+    /// The shim's policy gate: answers one request of containerd-shim-strict-v2 on stdin (not for
+    /// operators; see shim/src/v2/gate_process.rs).
+    #[command(hide = true)]
+    Gate(GateArgs),
+}
+
+#[derive(Args)]
+struct GateArgs {
+    /// The containerd namespace of the shim that asks.
+    #[arg(long, default_value = "default")]
+    namespace: String,
 }
 
 #[derive(Args)]
@@ -204,6 +218,7 @@ pub fn main() -> i32 {
         Command::Audit(args) => audit(args),
         Command::Install(args) => install(args),
         Command::Uninstall(args) => uninstall(args),
+        Command::Gate(args) => Ok(crate::v2::gate::serve(&args.namespace)),
     };
     result.unwrap_or_else(|message| {
         eprintln!("strictctl: {message}");

@@ -13,13 +13,12 @@ use containerd_shim::protos::events::task::{
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::types::task::Status;
-use oci_spec::runtime::Spec;
 use tokio::sync::{watch, Mutex};
 
 use crate::v2::error::{Error, Result};
 use crate::v2::events::{topics, Events};
 use crate::v2::exits::Exits;
-use crate::v2::gate::LazyGate;
+use crate::v2::gate_process::Gatekeeper;
 use crate::v2::io::{ProcessIo, Stdio};
 use crate::v2::oom::OomWatch;
 use crate::v2::runtime::OciRuntime;
@@ -53,7 +52,10 @@ pub struct Context {
     pub runtime: Arc<dyn OciRuntime>,
     pub exits: Arc<Exits>,
     pub events: Events,
-    pub gate: Arc<LazyGate>,
+    pub gate: Arc<dyn Gatekeeper>,
+    /// The configuration this shim serves, as containerd's runtime options named it (containers asking
+    /// for another one are refused).
+    pub serving: crate::setup::ConfigRequest,
     pub pods: Arc<crate::v2::pods::Pods>,
 }
 
@@ -120,8 +122,9 @@ impl Process {
 pub struct Container {
     pub id: String,
     pub bundle: PathBuf,
-    /// The spec the gate let run: execs and updates are judged against it.
-    pub spec: Spec,
+    /// What CRI's annotations made of it (its pod's namespaces are recorded by role). Execs and updates
+    /// are judged by the gate against the spec in the bundle, as the gate left it.
+    pub role: crate::v2::pods::PodRole,
     pub init: Process,
     pub execs: HashMap<String, Process>,
     pub paused: bool,
@@ -167,7 +170,7 @@ impl Container {
         // One shim serves one configuration (containers of a pod share their handler's options).
         if let Some(options) = req.options.as_ref() {
             let asked = crate::v2::options::request_of(options).map_err(Error::InvalidArgument)?;
-            let serving = &ctx.gate.request;
+            let serving = &ctx.serving;
             let named = asked.runtime_path.is_some() || asked.runtime_body.is_some();
             if named
                 && (asked.runtime_path != serving.runtime_path
@@ -181,17 +184,17 @@ impl Container {
             }
         }
         // The gate comes first: a refused container leaves nothing behind.
-        let spec = ctx
+        let admitted = ctx
             .gate
-            .get()
-            .await
-            .check_bundle(&req.id, &bundle, &ctx.pods)?;
+            .create(&req.id, &bundle, ctx.pods.snapshot())
+            .await?;
+        ctx.runtime.configure(&admitted.runtime);
         let rootfs = bundle.join("rootfs");
         let mounted = mount_rootfs(req, &rootfs).await?;
         let stdio = stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr);
         let init_exit = InitExit {
             live_execs: Arc::new(watch::channel(0).0),
-            kill_all: !has_own_pid_namespace(&spec),
+            kill_all: !admitted.own_pid_namespace,
         };
         let live_execs = init_exit.live_execs.clone();
         match Self::create_with_runtime(ctx, &req.id, &bundle, stdio, init_exit).await {
@@ -199,7 +202,7 @@ impl Container {
                 let container = Container {
                     id: req.id.clone(),
                     bundle,
-                    spec,
+                    role: admitted.role,
                     init,
                     execs: HashMap::new(),
                     paused: false,
@@ -222,7 +225,7 @@ impl Container {
                     ..Default::default()
                 };
                 ctx.pods
-                    .created(&req.id, &container.spec, container.init.pid);
+                    .created(&req.id, &container.role, container.init.pid);
                 ctx.events.publish(topics::CREATE, Box::new(event)).await;
                 Ok(container)
             }
@@ -331,14 +334,9 @@ impl Container {
             )));
         }
         let json = &req.spec.value;
-        let process = ctx
-            .gate
-            .get()
-            .await
-            .check_exec(&self.id, &req.exec_id, &self.spec, json)?;
-        if process.terminal() != Some(req.terminal) && process.terminal().is_some() {
-            tracing::debug!(exec = %req.exec_id, "terminal flag differs between request and spec");
-        }
+        ctx.gate
+            .exec(&self.id, &req.exec_id, &self.bundle, json)
+            .await?;
         let mut exec = Process::new(
             &req.exec_id,
             stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr),
@@ -418,18 +416,6 @@ async fn start_exec(
     live_execs.send_modify(|n| *n += 1);
     watch_exit(ctx, id, process, since, None, ExitRole::Exec(live_execs));
     Ok(())
-}
-
-/// Whether the spec gives the container a pid namespace of its own (a new one, not a path to another's).
-fn has_own_pid_namespace(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|linux| linux.namespaces().as_ref())
-        .is_some_and(|namespaces| {
-            namespaces.iter().any(|ns| {
-                ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && ns.path().is_none()
-            })
-        })
 }
 
 enum ExitRole {

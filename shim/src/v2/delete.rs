@@ -8,12 +8,10 @@ use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::DeleteResponse;
 
 use crate::v2::exits::Exits;
-use crate::v2::gate::ConfigLoad;
 use crate::v2::runtime::{OciRuntime, RuncCli, SavedRuntime};
-use crate::v2::{runtime_root, ShimArgs};
+use crate::v2::ShimArgs;
 
 pub async fn delete(flags: &ShimArgs) -> containerd_shim::Result<DeleteResponse> {
-    let config = ConfigLoad::read(&crate::v2::options::request_from_env()).config;
     let bundle = if flags.bundle.is_empty() {
         std::env::current_dir().unwrap_or_default()
     } else {
@@ -22,14 +20,17 @@ pub async fn delete(flags: &ShimArgs) -> containerd_shim::Result<DeleteResponse>
     let exits = Exits::start()
         .await
         .map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
-    // The runtime that created the container, as the bundle recorded it; the configuration only when the
-    // shim died before it wrote the record.
-    let saved = SavedRuntime::load(&bundle).unwrap_or_else(|| SavedRuntime {
-        binary: config.runtime.binary.clone(),
-        root: runtime_root(&config, &flags.namespace),
-        systemd_cgroup: config.runtime.systemd_cgroup,
+    // The runtime that created the container, as the bundle recorded it before `runtime create`. Without
+    // the record the runtime never saw the container; the defaults then only make the delete a no-op.
+    let saved = SavedRuntime::load(&bundle).unwrap_or_else(|| {
+        let defaults = strict_policy::RuntimeSettings::default();
+        SavedRuntime {
+            root: defaults.root.join(&flags.namespace),
+            binary: defaults.binary,
+            systemd_cgroup: defaults.systemd_cgroup,
+        }
     });
-    let runtime = RuncCli::new(saved.binary, saved.root, saved.systemd_cgroup, exits);
+    let runtime = RuncCli::with_settings(saved, exits);
     if let Err(error) = runtime.delete(&flags.id, true).await {
         // Already gone is fine; anything else is reported but must not stop the cleanup.
         eprintln!("strict shim delete: {error}");

@@ -1,23 +1,24 @@
-//! The policy gate inside the shim: config.json is read once, evaluated, and the exact spec that was
-//! evaluated is written back (atomically) before the runtime reads it. Execs and updates are gated too.
-//! When the policy cannot be loaded the gate refuses everything and says why (fail closed).
+//! The policy gate, run by `strictctl gate` for the shim (gate_process.rs): config.json is read once,
+//! evaluated, and the exact spec that was evaluated is written back (atomically) before the runtime reads
+//! it. Execs and updates are gated too. When the policy cannot be loaded the gate refuses everything and
+//! says why (fail closed).
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use strict_policy::{
     evaluate, evaluate_document_in_pod, evaluate_exec, parse_spec, write_atomically, Mode, Outcome,
-    Permissions, PolicyConfig, RealHost, Verdict,
+    Permissions, PodNamespaces, PolicyConfig, RealHost, Verdict,
 };
-
-use tokio::sync::OnceCell;
 
 use crate::audit::{self, AuditLog, Decision, Identity, Record, Subject};
 use crate::setup::{self, ConfigRequest};
 use crate::v2::error::{Error, Result};
-use crate::v2::pods::Pods;
-use crate::v2::runtime::RuncCli;
+use crate::v2::gate_process::{Admitted, Answer, Request, DEBUG_ENV};
+use crate::v2::pods::{namespaces_for, role};
+use crate::v2::runtime::{seccomp_flags, SavedRuntime};
 
 /// The configuration as the shim read it: on error the built-in defaults stand in (the shim still needs
 /// runtime settings to clean up) and the gate refuses with the error.
@@ -51,70 +52,6 @@ pub struct Gate {
     permissions: std::result::Result<Arc<Permissions>, String>,
     namespace: String,
     audit: AuditLog,
-}
-
-/// The gate, built on first use: it asks the runtime which seccomp flags it applies, and the shim's
-/// reaper (which that needs) only runs once the task service is serving. The profiles and permissions,
-/// which need nothing from the runtime, start loading at once in the background, so the first Create
-/// does not wait for them.
-pub struct LazyGate {
-    loading: std::sync::Mutex<Option<tokio::task::JoinHandle<Gate>>>,
-    runtime: Arc<RuncCli>,
-    cell: OnceCell<Gate>,
-    /// The configuration this shim serves (containers asking for another one are refused).
-    pub request: ConfigRequest,
-}
-
-impl LazyGate {
-    pub fn new(
-        request: ConfigRequest,
-        load: ConfigLoad,
-        namespace: String,
-        runtime: Arc<RuncCli>,
-    ) -> Self {
-        let loading = tokio::task::spawn_blocking(move || Gate::load(load, namespace));
-        LazyGate {
-            loading: std::sync::Mutex::new(Some(loading)),
-            runtime,
-            cell: OnceCell::new(),
-            request,
-        }
-    }
-
-    pub fn ready(gate: Gate, runtime: Arc<RuncCli>) -> Self {
-        LazyGate {
-            loading: std::sync::Mutex::new(None),
-            runtime,
-            cell: OnceCell::new_with(Some(gate)),
-            request: ConfigRequest::default(),
-        }
-    }
-
-    pub async fn get(&self) -> &Gate {
-        self.cell
-            .get_or_init(|| async {
-                let flags = self.runtime.seccomp_flags().await;
-                let log = flags.iter().any(|f| f == "SECCOMP_FILTER_FLAG_LOG");
-                let loading = self
-                    .loading
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                let mut gate = match loading {
-                    Some(handle) => handle.await.unwrap_or_else(|e| {
-                        Gate::failed(format!("loading the policy failed: {e}"))
-                    }),
-                    None => Gate::failed("the policy was never loaded".to_string()),
-                };
-                if let Ok(permissions) = &mut gate.permissions {
-                    if let Some(permissions) = Arc::get_mut(permissions) {
-                        permissions.seccomp_log_flag = log;
-                    }
-                }
-                gate
-            })
-            .await
-    }
 }
 
 impl Gate {
@@ -153,17 +90,6 @@ impl Gate {
             config_source: source,
             permissions: permissions.map(Arc::new),
             namespace,
-        }
-    }
-
-    fn failed(error: String) -> Gate {
-        let config = PolicyConfig::default();
-        Gate {
-            audit: AuditLog::new(config.audit.clone()),
-            config,
-            config_source: String::new(),
-            permissions: Err(error),
-            namespace: String::new(),
         }
     }
 
@@ -244,7 +170,7 @@ impl Gate {
 
     /// Gates the bundle's config.json. Enforce: on success the spec in the bundle is the one that was
     /// allowed (narrowed if need be). Complain: the spec stays as it came and the verdict is only recorded.
-    pub fn check_bundle(&self, id: &str, bundle: &Path, pods: &Pods) -> Result<Spec> {
+    pub fn check_bundle(&self, id: &str, bundle: &Path, pods: &[PodNamespaces]) -> Result<Spec> {
         let path = bundle.join("config.json");
         let unknown = Identity::default();
         fn what<'a>(id: &'a str, identity: &'a Identity) -> Recorded<'a> {
@@ -289,7 +215,7 @@ impl Gate {
         let subject = identity.subject.unwrap_or(Subject::Container);
         let original = (self.mode() == Mode::Complain).then(|| document.spec.clone());
         // An app container of a pod may join its own pod's namespaces only.
-        let pod = pods.namespaces_for(&document.spec);
+        let pod = namespaces_for(&document.spec, pods);
         let verdict = evaluate_document_in_pod(&mut document, permissions, &RealHost, pod.as_ref());
         let decision = Decision::of(&verdict, self.mode());
         log_verdict(id, &verdict, decision, subject);
@@ -314,6 +240,33 @@ impl Gate {
                 Ok(document.spec)
             }
             Outcome::Allowed => Ok(document.spec),
+        }
+    }
+
+    /// The spec the container runs with: its bundle's config.json, as the gate left it at Create.
+    pub fn container_spec(&self, id: &str, bundle: &Path, subject: Subject) -> Result<Spec> {
+        let path = bundle.join("config.json");
+        let unknown = Identity::default();
+        let what = Recorded {
+            id,
+            exec_id: None,
+            identity: &unknown,
+            verdict: None,
+            error: None,
+        };
+        let bytes = std::fs::read(&path).map_err(|e| {
+            self.undecided(subject, what, format!("reading {}: {e}", path.display()))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.undecided(subject, what, format!("{}: {e}", path.display())))
+    }
+
+    /// Whether the runtime applies `SECCOMP_FILTER_FLAG_LOG` (narrowed filters then log what they deny).
+    pub fn set_seccomp_log(&mut self, log: bool) {
+        if let Ok(permissions) = &mut self.permissions {
+            if let Some(permissions) = Arc::get_mut(permissions) {
+                permissions.seccomp_log_flag = log;
+            }
         }
     }
 
@@ -404,6 +357,90 @@ impl Gate {
             _ => Ok(resources),
         }
     }
+}
+
+/// `strictctl gate --namespace NS`: loads the configuration (named by the runtime options the shim has in
+/// its environment) and the policy, answers the one request on stdin, and returns the exit status.
+pub fn serve(namespace: &str) -> i32 {
+    crate::v2::logging::init(std::env::var_os(DEBUG_ENV).is_some());
+    let load = ConfigLoad::read(&crate::v2::options::request_from_env());
+    let runtime = SavedRuntime {
+        binary: load.config.runtime.binary.clone(),
+        root: crate::v2::runtime_root(&load.config, namespace),
+        systemd_cgroup: load.config.runtime.systemd_cgroup,
+    };
+    let mut gate = Gate::load(load, namespace.to_string());
+    if gate.permissions.is_ok() {
+        let flags = seccomp_flags(&runtime);
+        gate.set_seccomp_log(flags.iter().any(|f| f == "SECCOMP_FILTER_FLAG_LOG"));
+    }
+    let mut input = Vec::new();
+    if std::io::stdin().read_to_end(&mut input).is_err() || input.is_empty() {
+        // The shim closed the pipe without a question: it is shutting down.
+        return 0;
+    }
+    let output = match serde_json::from_slice::<Request>(&input) {
+        Ok(request) => answer(&gate, &runtime, request),
+        Err(error) => serde_json::to_vec(&Answer::<()>::Undecided(format!(
+            "the policy gate's request is malformed: {error}"
+        )))
+        .expect("plain data serialises"),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&output).and_then(|()| stdout.flush()) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// The answer (JSON) to one request of the shim, with the runtime the configuration names.
+pub fn answer(gate: &Gate, runtime: &SavedRuntime, request: Request) -> Vec<u8> {
+    let json = match request {
+        Request::Create { id, bundle, pods } => {
+            let admitted = gate.check_bundle(&id, &bundle, &pods).map(|spec| Admitted {
+                role: role(&spec),
+                own_pid_namespace: has_own_pid_namespace(&spec),
+                runtime: runtime.clone(),
+            });
+            serde_json::to_vec(&Answer::from_result(admitted))
+        }
+        Request::Exec {
+            id,
+            exec_id,
+            bundle,
+            process,
+        } => {
+            let checked = gate
+                .container_spec(&id, &bundle, Subject::Exec)
+                .and_then(|spec| gate.check_exec(&id, &exec_id, &spec, process.as_bytes()))
+                .map(drop);
+            serde_json::to_vec(&Answer::from_result(checked))
+        }
+        Request::Update {
+            id,
+            bundle,
+            resources,
+        } => {
+            let checked = gate
+                .container_spec(&id, &bundle, Subject::Update)
+                .and_then(|spec| gate.check_update(&id, &spec, resources.as_bytes()))
+                .map(|resources| serde_json::to_string(&resources).expect("resources serialise"));
+            serde_json::to_vec(&Answer::from_result(checked))
+        }
+    };
+    json.expect("plain data serialises")
+}
+
+/// Whether the spec gives the container a pid namespace of its own (a new one, not a path to another's).
+pub fn has_own_pid_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|linux| linux.namespaces().as_ref())
+        .is_some_and(|namespaces| {
+            namespaces.iter().any(|ns| {
+                ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && ns.path().is_none()
+            })
+        })
 }
 
 /// What a record is about.
@@ -525,9 +562,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Enforce);
         let bundle = make_bundle(dir.path(), "mount-etc-ro");
-        let error = gate
-            .check_bundle("c1", &bundle, &Pods::default())
-            .unwrap_err();
+        let error = gate.check_bundle("c1", &bundle, &[]).unwrap_err();
         assert!(matches!(error, Error::Refused(_)), "{error}");
         let (records, bad) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
         assert_eq!((records.len(), bad), (1, 0));
@@ -555,7 +590,7 @@ mod tests {
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "mount-etc-ro");
         let before = std::fs::read(bundle.join("config.json")).unwrap();
-        let spec = gate.check_bundle("c1", &bundle, &Pods::default()).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &[]).unwrap();
         assert_eq!(std::fs::read(bundle.join("config.json")).unwrap(), before);
         assert!(spec
             .mounts()
@@ -566,8 +601,7 @@ mod tests {
         // Narrowings are recorded, not applied: the seccomp-default fixture keeps its filter.
         let narrowed = make_bundle(dir.path(), "seccomp-default");
         let before = std::fs::read(narrowed.join("config.json")).unwrap();
-        gate.check_bundle("c2", &narrowed, &Pods::default())
-            .unwrap();
+        gate.check_bundle("c2", &narrowed, &[]).unwrap();
         assert_eq!(std::fs::read(narrowed.join("config.json")).unwrap(), before);
 
         let (records, _) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
@@ -595,9 +629,7 @@ mod tests {
                 "default".into(),
             );
             let bundle = make_bundle(dir.path(), "default");
-            let error = gate
-                .check_bundle("c1", &bundle, &Pods::default())
-                .unwrap_err();
+            let error = gate.check_bundle("c1", &bundle, &[]).unwrap_err();
             assert!(matches!(error, Error::Undecided(_)));
             assert!(error.to_string().contains("snapd"), "{error}");
         }
@@ -637,7 +669,7 @@ mod tests {
         let gate = loaded(config);
         let bundle = make_bundle(dir.path(), "default");
         let error = gate
-            .check_bundle("c1", &bundle, &Pods::default())
+            .check_bundle("c1", &bundle, &[])
             .unwrap_err()
             .to_string();
         assert!(error.contains("the vendor profiles do not load"), "{error}");
@@ -656,7 +688,7 @@ mod tests {
         config.audit.path = dir.path().join("file/audit.log");
         let gate = loaded(config);
         let bundle = make_bundle(dir.path(), "default");
-        gate.check_bundle("c1", &bundle, &Pods::default()).unwrap();
+        gate.check_bundle("c1", &bundle, &[]).unwrap();
     }
 
     #[test]
@@ -664,7 +696,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "default");
-        let spec = gate.check_bundle("c1", &bundle, &Pods::default()).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &[]).unwrap();
         let mut process = spec.process().clone().unwrap();
         let mut caps = process.capabilities().clone().unwrap();
         let mut bounding = caps.bounding().clone().unwrap();

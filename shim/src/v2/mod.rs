@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod exits;
 pub mod gate;
+pub mod gate_process;
 pub mod io;
 pub mod logging;
 pub mod oom;
@@ -32,7 +33,7 @@ use strict_policy::PolicyConfig;
 use crate::v2::container::Context;
 use crate::v2::events::Publisher;
 use crate::v2::exits::Exits;
-use crate::v2::gate::{ConfigLoad, LazyGate};
+use crate::v2::gate_process::{gate_binary, GateProcesses};
 use crate::v2::runtime::RuncCli;
 use crate::v2::task::TaskService;
 
@@ -98,35 +99,32 @@ impl containerd_shim::Shim for StrictShim {
 
     async fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
         logging::init(self.args.debug);
-        let request = options::request_from_env();
-        let load = ConfigLoad::read(&request);
-        let config = load.config.clone();
         let exits = Exits::start()
             .await
             .expect("subscribing to the reaper cannot fail");
-        let runtime = RuncCli::new(
-            config.runtime.binary.clone(),
-            runtime_root(&config, &self.args.namespace),
-            config.runtime.systemd_cgroup,
+        // The policy lives in the gate process (gate_process.rs); the first one starts now, so it has
+        // loaded by the time containerd sends the first Create. It also names the runtime.
+        let gate = GateProcesses::new(
+            gate_binary(),
+            &self.args.namespace,
+            self.args.debug,
             exits.clone(),
         );
-        let runtime = Arc::new(runtime);
-        let gate = LazyGate::new(request, load, self.args.namespace.clone(), runtime.clone());
         tracing::info!(
             namespace = %self.args.namespace,
             id = %self.args.id,
-            runtime = %config.runtime.binary.display(),
             "strict shim serving"
         );
         let ctx = Context {
             namespace: self.args.namespace.clone(),
-            runtime,
+            runtime: Arc::new(RuncCli::new(exits.clone())),
             exits,
             events: Arc::new(Publisher::new(
                 publisher.address.clone(),
                 self.args.namespace.clone(),
             )),
             gate: Arc::new(gate),
+            serving: options::request_from_env(),
             pods: Arc::default(),
         };
         TaskService::new(ctx, self.exit.clone())

@@ -1,17 +1,22 @@
 //! The pods this shim serves (one shim per pod, grouped by sandbox id): the namespaces of each sandbox and
 //! of its containers, recorded once they passed the gate and runc created them. An app container may join
 //! these namespaces and no others; the sandbox's own decision (host network allowed or not) covers them.
+//!
+//! The registry lives in the long-running shim, which sends it with each Create to its gate process; the
+//! gate process reads the container's role from its spec (`role`) and picks its pod (`namespaces_for`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
 use strict_policy::{PodNamespaces, RealHost};
 
 use crate::annotations::{CONTAINER_TYPE, SANDBOX_ID};
 
 /// What CRI's annotations say a spec is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PodRole {
     /// A pod's sandbox (pause) container; its id is the sandbox id.
     Sandbox,
@@ -21,6 +26,7 @@ pub enum PodRole {
     None,
 }
 
+/// The role of the container whose spec this is (the gate's side).
 pub fn role(spec: &Spec) -> PodRole {
     let annotations = spec.annotations().as_ref();
     let get = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
@@ -33,6 +39,20 @@ pub fn role(spec: &Spec) -> PodRole {
     }
 }
 
+/// The namespaces an app container of `spec`'s pod may join, out of the shim's registry (the gate's side);
+/// None for sandboxes and containers outside a pod. A sandbox this shim does not serve gives an empty set:
+/// nothing to join.
+pub fn namespaces_for(spec: &Spec, pods: &[PodNamespaces]) -> Option<PodNamespaces> {
+    let PodRole::Container { sandbox_id } = role(spec) else {
+        return None;
+    };
+    let known = pods.iter().find(|pod| pod.sandbox_id == sandbox_id);
+    Some(known.cloned().unwrap_or(PodNamespaces {
+        sandbox_id,
+        ids: Vec::new(),
+    }))
+}
+
 /// One pod: the namespaces of each of its members (the sandbox and the containers), kept apart so that a
 /// deleted container's namespaces stop counting (the kernel reuses namespace inode numbers).
 #[derive(Debug, Default)]
@@ -40,42 +60,38 @@ struct Pod {
     members: HashMap<String, PodNamespaces>,
 }
 
+/// The registry (the long-running shim's side).
 #[derive(Debug, Default)]
 pub struct Pods {
     pods: Mutex<HashMap<String, Pod>>,
 }
 
 impl Pods {
-    /// The namespaces an app container of `spec`'s pod may join; None for sandboxes and containers
-    /// outside a pod. A sandbox this shim does not serve gives an empty set: nothing to join.
-    pub fn namespaces_for(&self, spec: &Spec) -> Option<PodNamespaces> {
-        let PodRole::Container { sandbox_id } = role(spec) else {
-            return None;
-        };
+    /// Every pod's namespaces, each pod's members merged: what the gate process is told.
+    pub fn snapshot(&self) -> Vec<PodNamespaces> {
         let pods = self.lock();
-        let mut joined = PodNamespaces {
-            sandbox_id: sandbox_id.clone(),
-            ids: Vec::new(),
-        };
-        for member in pods
-            .get(&sandbox_id)
-            .into_iter()
-            .flat_map(|p| p.members.values())
-        {
-            for entry in &member.ids {
-                if !joined.ids.contains(entry) {
-                    joined.ids.push(*entry);
+        pods.iter()
+            .map(|(sandbox_id, pod)| {
+                let mut joined = PodNamespaces {
+                    sandbox_id: sandbox_id.clone(),
+                    ids: Vec::new(),
+                };
+                for entry in pod.members.values().flat_map(|member| &member.ids) {
+                    if !joined.ids.contains(entry) {
+                        joined.ids.push(*entry);
+                    }
                 }
-            }
-        }
-        Some(joined)
+                joined
+            })
+            .collect()
     }
 
-    /// Container `id` was created with init process `pid`: its namespaces now belong to its pod.
-    pub fn created(&self, id: &str, spec: &Spec, pid: u32) {
-        let sandbox_id = match role(spec) {
+    /// Container `id`, of this role, was created with init process `pid`: its namespaces now belong to
+    /// its pod.
+    pub fn created(&self, id: &str, role: &PodRole, pid: u32) {
+        let sandbox_id = match role {
             PodRole::Sandbox => id.to_string(),
-            PodRole::Container { sandbox_id } => sandbox_id,
+            PodRole::Container { sandbox_id } => sandbox_id.clone(),
             PodRole::None => return,
         };
         let mut namespaces = PodNamespaces {
@@ -122,12 +138,13 @@ mod tests {
             "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "s1"}));
         let app = spec(serde_json::json!({
             "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "s1"}));
-        assert_eq!(pods.namespaces_for(&sandbox), None);
-        assert_eq!(pods.namespaces_for(&spec(serde_json::json!({}))), None);
+        let of = |spec: &Spec| namespaces_for(spec, &pods.snapshot());
+        assert_eq!(of(&sandbox), None);
+        assert_eq!(of(&spec(serde_json::json!({}))), None);
         // Before the sandbox exists here: an empty set, so every non-host path is refused.
-        assert!(pods.namespaces_for(&app).unwrap().ids.is_empty());
-        pods.created("s1", &sandbox, std::process::id());
-        let known = pods.namespaces_for(&app).unwrap();
+        assert!(of(&app).unwrap().ids.is_empty());
+        pods.created("s1", &role(&sandbox), std::process::id());
+        let known = of(&app).unwrap();
         assert_eq!(known.sandbox_id, "s1");
         assert_eq!(known.ids.len(), 6, "this process's six namespaces");
         // A container of the pod with a network namespace of its own adds it; deleting the container
@@ -148,13 +165,13 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        pods.created("c1", &app, own_net.id());
-        assert_eq!(pods.namespaces_for(&app).unwrap().ids.len(), 7);
+        pods.created("c1", &role(&app), own_net.id());
+        assert_eq!(of(&app).unwrap().ids.len(), 7);
         pods.deleted("c1");
-        assert_eq!(pods.namespaces_for(&app).unwrap().ids.len(), 6);
+        assert_eq!(of(&app).unwrap().ids.len(), 6);
         let _ = own_net.kill();
         let _ = own_net.wait();
         pods.deleted("s1");
-        assert!(pods.namespaces_for(&app).unwrap().ids.is_empty());
+        assert!(of(&app).unwrap().ids.is_empty());
     }
 }

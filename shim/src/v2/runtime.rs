@@ -4,7 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
 use std::io::Read;
@@ -50,6 +50,8 @@ pub trait OciRuntime: Send + Sync {
     fn saved_settings(&self) -> Option<SavedRuntime> {
         None
     }
+    /// The runtime the configuration names, as the gate reported it with the first admitted container.
+    fn configure(&self, _settings: &SavedRuntime) {}
 }
 
 /// The bundle's record of the runtime that created the container (`strict-runtime.json`).
@@ -79,26 +81,48 @@ impl SavedRuntime {
 
 /// runc's (or crun's) command line.
 pub struct RuncCli {
-    pub binary: PathBuf,
-    /// runc's state directory (`--root`), one per containerd namespace.
-    pub root: PathBuf,
-    pub systemd_cgroup: bool,
+    /// The binary, its state directory (`--root`, one per containerd namespace) and cgroup driver. The
+    /// shim does not read the configuration itself: the gate names the runtime when it admits the first
+    /// container, before anything asks the runtime for anything.
+    settings: OnceLock<SavedRuntime>,
     exits: Arc<Exits>,
 }
 
+/// What a runtime that was never configured runs (nothing should: there is no container yet).
+static UNCONFIGURED: LazyLock<SavedRuntime> = LazyLock::new(|| SavedRuntime {
+    binary: PathBuf::from("runc"),
+    root: PathBuf::from("/run/containerd/runc"),
+    systemd_cgroup: false,
+});
+
 impl RuncCli {
-    pub fn new(binary: PathBuf, root: PathBuf, systemd_cgroup: bool, exits: Arc<Exits>) -> Self {
+    /// A runtime configured later, by `OciRuntime::configure`.
+    pub fn new(exits: Arc<Exits>) -> Self {
         RuncCli {
-            binary,
-            root,
-            systemd_cgroup,
+            settings: OnceLock::new(),
             exits,
         }
     }
 
+    pub fn with_settings(settings: SavedRuntime, exits: Arc<Exits>) -> Self {
+        RuncCli {
+            settings: OnceLock::from(settings),
+            exits,
+        }
+    }
+
+    fn settings(&self) -> &SavedRuntime {
+        self.settings.get().unwrap_or(&UNCONFIGURED)
+    }
+
+    fn binary(&self) -> &Path {
+        &self.settings().binary
+    }
+
     fn command(&self, log: Option<&Path>) -> Command {
-        let mut command = Command::new(&self.binary);
-        command.arg("--root").arg(&self.root);
+        let settings = self.settings();
+        let mut command = Command::new(&settings.binary);
+        command.arg("--root").arg(&settings.root);
         if let Some(log) = log {
             command
                 .arg("--log")
@@ -106,7 +130,7 @@ impl RuncCli {
                 .arg("--log-format")
                 .arg("json");
         }
-        if self.systemd_cgroup {
+        if settings.systemd_cgroup {
             command.arg("--systemd-cgroup");
         }
         command
@@ -148,7 +172,7 @@ impl RuncCli {
             return Ok(out);
         }
         Err(Error::Runtime {
-            command: format!("{} {what}", self.binary.display()),
+            command: format!("{} {what}", self.binary().display()),
             message: last_error(&err, log).unwrap_or_else(|| format!("exit status {code}")),
         })
     }
@@ -157,13 +181,13 @@ impl RuncCli {
         let message = if error.kind() == std::io::ErrorKind::NotFound {
             format!(
                 "the OCI runtime {} is missing: install it, or set `binary` in the `[runtime]` table of the shim's configuration (STRICT_CONFIG or /etc/containerd/strict.toml)",
-                self.binary.display()
+                self.binary().display()
             )
         } else {
-            format!("cannot run {}: {error}", self.binary.display())
+            format!("cannot run {}: {error}", self.binary().display())
         };
         Error::Runtime {
-            command: format!("{} {what}", self.binary.display()),
+            command: format!("{} {what}", self.binary().display()),
             message,
         }
     }
@@ -206,97 +230,104 @@ impl RuncCli {
             return Ok(());
         }
         Err(Error::Runtime {
-            command: format!("{} {what}", self.binary.display()),
+            command: format!("{} {what}", self.binary().display()),
             message: last_error(&[], Some(log)).unwrap_or_else(|| format!("exit status {code}")),
         })
     }
 }
 
-impl RuncCli {
-    /// The seccomp filter flags the runtime applies (`<runtime> features`); none when it cannot say.
-    /// Every shim needs this before its first Create; asking runc costs a fork and exec (~6 ms), so the
-    /// answer is kept next to the runtime's state, keyed by the binary's identity, for the next shim.
-    pub async fn seccomp_flags(&self) -> Vec<String> {
-        let identity = self.binary_identity();
-        let cache = self
-            .root
-            .parent()
-            .map(|dir| dir.join(".strict-runtime-features.json"));
-        if let (Some(identity), Some(cache)) = (&identity, &cache) {
-            if let Ok(bytes) = std::fs::read(cache) {
-                if let Ok((seen, flags)) = serde_json::from_slice::<(String, Vec<String>)>(&bytes) {
-                    if &seen == identity {
-                        return flags;
-                    }
+/// The seccomp filter flags the runtime applies (`<runtime> features`); none when it cannot say. The
+/// gate process needs this for every container; asking runc costs a fork and exec (~6 ms), so the answer
+/// is kept next to the runtime's state, keyed by the binary's identity, for the next one.
+pub fn seccomp_flags(runtime: &SavedRuntime) -> Vec<String> {
+    let identity = binary_identity(&runtime.binary);
+    let cache = runtime
+        .root
+        .parent()
+        .map(|dir| dir.join(".strict-runtime-features.json"));
+    if let (Some(identity), Some(cache)) = (&identity, &cache) {
+        if let Ok(bytes) = std::fs::read(cache) {
+            if let Ok((seen, flags)) = serde_json::from_slice::<(String, Vec<String>)>(&bytes) {
+                if &seen == identity {
+                    return flags;
                 }
             }
         }
-        let flags = self.probe_seccomp_flags().await;
-        if let (Some(identity), Some(cache)) = (identity, cache) {
-            // Best effort: written whole (rename), so a concurrent reader never sees half of it.
-            let json = serde_json::to_vec(&(identity, &flags)).expect("plain data serialises");
-            if let Some(dir) = cache.parent() {
-                if std::fs::create_dir_all(dir).is_ok() {
-                    let _ = tempfile::NamedTempFile::new_in(dir).and_then(|file| {
-                        std::fs::write(file.path(), &json)?;
-                        file.persist(&cache).map(|_| ()).map_err(|e| e.error)
-                    });
-                }
-            }
-        }
-        flags
     }
-
-    /// Path, size and modification time of the runtime binary: a new runc is probed again.
-    fn binary_identity(&self) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        let path = if self.binary.components().count() > 1 {
-            self.binary.clone()
-        } else {
-            std::env::var_os("PATH")
-                .map(|paths| {
-                    std::env::split_paths(&paths)
-                        .map(|dir| dir.join(&self.binary))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-                .into_iter()
-                .find(|candidate| candidate.is_file())?
-        };
-        let meta = std::fs::metadata(&path).ok()?;
-        Some(format!(
-            "{} {} {}.{}",
-            path.display(),
-            meta.size(),
-            meta.mtime(),
-            meta.mtime_nsec()
-        ))
-    }
-
-    async fn probe_seccomp_flags(&self) -> Vec<String> {
-        let mut command = self.command(None);
-        command.arg("features");
-        match self.run("features", command, None).await {
-            Ok(out) => serde_json::from_slice::<serde_json::Value>(&out)
-                .ok()
-                .and_then(|features| {
-                    let flags = features["linux"]["seccomp"]["supportedFlags"]
-                        .as_array()?
-                        .clone();
-                    Some(
-                        flags
-                            .iter()
-                            .filter_map(|f| f.as_str().map(String::from))
-                            .collect(),
-                    )
-                })
-                .unwrap_or_default(),
-            Err(error) => {
-                tracing::warn!(%error, "the runtime does not describe its features");
-                Vec::new()
+    let flags = probe_seccomp_flags(&runtime.binary);
+    if let (Some(identity), Some(cache)) = (identity, cache) {
+        // Best effort: written whole (rename), so a concurrent reader never sees half of it.
+        let json = serde_json::to_vec(&(identity, &flags)).expect("plain data serialises");
+        if let Some(dir) = cache.parent() {
+            if std::fs::create_dir_all(dir).is_ok() {
+                let _ = tempfile::NamedTempFile::new_in(dir).and_then(|file| {
+                    std::fs::write(file.path(), &json)?;
+                    file.persist(&cache).map(|_| ()).map_err(|e| e.error)
+                });
             }
         }
     }
+    flags
+}
+
+/// Path, size and modification time of the runtime binary: a new runc is probed again.
+fn binary_identity(binary: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = if binary.components().count() > 1 {
+        binary.to_owned()
+    } else {
+        std::env::var_os("PATH")
+            .map(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(binary))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .find(|candidate| candidate.is_file())?
+    };
+    let meta = std::fs::metadata(&path).ok()?;
+    Some(format!(
+        "{} {} {}.{}",
+        path.display(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    ))
+}
+
+fn probe_seccomp_flags(binary: &Path) -> Vec<String> {
+    let output = Command::new(binary)
+        .arg("features")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let features = match output {
+        Ok(output) if output.status.success() => {
+            serde_json::from_slice::<serde_json::Value>(&output.stdout).ok()
+        }
+        Ok(output) => {
+            tracing::warn!(status = %output.status, "the runtime does not describe its features");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the runtime does not describe its features");
+            None
+        }
+    };
+    features
+        .and_then(|features| {
+            let flags = features["linux"]["seccomp"]["supportedFlags"]
+                .as_array()?
+                .clone();
+            Some(
+                flags
+                    .iter()
+                    .filter_map(|f| f.as_str().map(String::from))
+                    .collect(),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// The runtime's last error: its stderr, else the last error line of its JSON log.
@@ -320,11 +351,18 @@ pub fn log_path(bundle: &Path) -> PathBuf {
 #[async_trait]
 impl OciRuntime for RuncCli {
     fn saved_settings(&self) -> Option<SavedRuntime> {
-        Some(SavedRuntime {
-            binary: self.binary.clone(),
-            root: self.root.clone(),
-            systemd_cgroup: self.systemd_cgroup,
-        })
+        Some(self.settings().clone())
+    }
+
+    fn configure(&self, settings: &SavedRuntime) {
+        if let Err(asked) = self.settings.set(settings.clone()) {
+            if self.settings.get() != Some(&asked) {
+                tracing::warn!(
+                    runtime = %asked.binary.display(),
+                    "the configuration names another runtime now; this shim keeps the one it started with"
+                );
+            }
+        }
     }
 
     async fn create(
@@ -421,7 +459,7 @@ impl OciRuntime for RuncCli {
         command.arg("ps").arg("--format").arg("json").arg(id);
         let out = self.run("ps", command, None).await?;
         let pids: Option<Vec<i32>> = serde_json::from_slice(&out).map_err(|e| Error::Runtime {
-            command: format!("{} ps", self.binary.display()),
+            command: format!("{} ps", self.binary().display()),
             message: format!("unreadable output: {e}"),
         })?;
         Ok(pids.unwrap_or_default())
@@ -448,7 +486,12 @@ mod tests {
     #[tokio::test]
     async fn a_missing_runtime_is_a_clear_error() {
         let exits = Arc::new(Exits::default());
-        let runc = RuncCli::new("/nonexistent/runc".into(), "/tmp".into(), false, exits);
+        let settings = SavedRuntime {
+            binary: "/nonexistent/runc".into(),
+            root: "/tmp".into(),
+            systemd_cgroup: false,
+        };
+        let runc = RuncCli::with_settings(settings, exits);
         let err = runc.start("c").await.unwrap_err().to_string();
         assert!(err.contains("/nonexistent/runc is missing"), "{err}");
     }

@@ -310,18 +310,18 @@ impl Task for TaskService {
     async fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> TtrpcResult<Empty> {
         let containers = self.containers.lock().await;
         let container = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-        let resources = self.ctx.gate.get().await.check_update(
-            &req.id,
-            &container.spec,
-            &req.resources.value,
-        )?;
+        let resources = self
+            .ctx
+            .gate
+            .update(&req.id, &container.bundle, &req.resources.value)
+            .await?;
         let file = tempfile::Builder::new()
             .prefix(".update-")
             .suffix(".json")
             .tempfile_in(&container.bundle)
             .map_err(Error::io("writing the update"))?;
-        serde_json::to_writer(file.as_file(), &resources)
-            .map_err(|e| Error::FailedPrecondition(format!("encoding the update: {e}")))?;
+        std::fs::write(file.path(), resources.as_bytes())
+            .map_err(Error::io("writing the update"))?;
         self.ctx.runtime.update(&req.id, file.path()).await?;
         Ok(Empty::new())
     }

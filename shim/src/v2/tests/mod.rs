@@ -22,10 +22,12 @@ use strict_policy::{Permissions, PolicyConfig};
 
 use crate::setup;
 use crate::v2::container::Context;
+use crate::v2::error::Result;
 use crate::v2::events::{topics, Recorder};
 use crate::v2::exits::Exits;
-use crate::v2::gate::{Gate, LazyGate};
-use crate::v2::runtime::RuncCli;
+use crate::v2::gate::Gate;
+use crate::v2::gate_process::{Gatekeeper, Request};
+use crate::v2::runtime::SavedRuntime;
 use crate::v2::task::TaskService;
 
 use fake::FakeRuntime;
@@ -90,28 +92,35 @@ fn exec_request(id: &str, exec_id: &str, process: &serde_json::Value) -> ExecPro
     }
 }
 
+/// The gate process's answers, given in process: the same requests and JSON, without the process.
+struct InProcessGate(Gate);
+
+#[async_trait::async_trait]
+impl Gatekeeper for InProcessGate {
+    async fn answer(&self, request: Request) -> Result<Vec<u8>> {
+        // The fake runtime ignores the runtime settings the gate names.
+        let runtime = SavedRuntime {
+            binary: "/nonexistent/runc".into(),
+            root: "/nonexistent".into(),
+            systemd_cgroup: false,
+        };
+        Ok(crate::v2::gate::answer(&self.0, &runtime, request))
+    }
+}
+
 impl Shim {
     fn new() -> Shim {
         let exits = Arc::new(Exits::default());
         let runtime = Arc::new(FakeRuntime::new(exits.clone()));
         let events = Arc::new(Recorder::default());
-        // The gate is ready: the runc it would ask for seccomp flags is never run.
-        let unused = RuncCli::new(
-            "/nonexistent/runc".into(),
-            "/nonexistent".into(),
-            false,
-            exits.clone(),
-        );
-        let gate = LazyGate::ready(
-            Gate::from_permissions(permissions(), "default"),
-            Arc::new(unused),
-        );
+        let gate = InProcessGate(Gate::from_permissions(permissions(), "default"));
         let ctx = Context {
             namespace: "k8s.io".into(),
             runtime: runtime.clone(),
             exits,
             events: events.clone(),
             gate: Arc::new(gate),
+            serving: Default::default(),
             pods: Arc::default(),
         };
         let exit = Arc::new(ExitSignal::default());

@@ -1,0 +1,331 @@
+//! The gate in a short-lived process of its own (`strictctl gate`), so that the long-running shim never
+//! loads or holds the policy.
+//!
+//! A shim runs for the whole life of every pod; the policy (TOML profiles, the host's connections,
+//! libseccomp's tables, the evaluation) is needed once per container. Kept in the shim, its code and heap
+//! stayed resident in every pod's shim. Instead the shim asks `strictctl gate`, one process per question
+//! (Create, Exec, Update): it loads the configuration and the policy, reads one request as JSON on stdin,
+//! answers on stdout and exits. The shim binary itself links no policy at all.
+//!
+//! The first gate process starts with the shim, so the policy loads while containerd prepares the first
+//! Create (the sandbox's, for a pod); it waits on its stdin until then, and exits if the shim closes it
+//! unused. Later questions start a process each (a few milliseconds: see docs/benchmarks.md).
+//!
+//! The answer to a Create also carries the runtime settings the configuration names (runc's path and
+//! root): the shim learns them from the gate, not from parsing the configuration itself.
+//!
+//! A gate that cannot be started, dies or answers nonsense is a refusal (fail closed).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use strict_policy::PodNamespaces;
+
+use crate::v2::error::{Error, Result};
+use crate::v2::exits::Exits;
+use crate::v2::pods::PodRole;
+use crate::v2::runtime::SavedRuntime;
+
+/// The gate binary, when it is not `strictctl` next to the shim's own executable.
+pub const GATE_ENV: &str = "STRICT_GATE";
+
+/// Set in a gate process's environment when the shim runs with `-debug`.
+pub const DEBUG_ENV: &str = "STRICT_GATE_DEBUG";
+
+/// What the shim asks a gate process: one request per process.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Gate the bundle's config.json (and write back the narrowed spec).
+    Create {
+        id: String,
+        bundle: PathBuf,
+        /// The namespaces of the pods this shim serves, which an app container may join.
+        pods: Vec<PodNamespaces>,
+    },
+    /// Gate an exec process (containerd's JSON) against the container's spec in its bundle.
+    Exec {
+        id: String,
+        exec_id: String,
+        bundle: PathBuf,
+        process: String,
+    },
+    /// Gate new resources (containerd's JSON) against the container's spec in its bundle.
+    Update {
+        id: String,
+        bundle: PathBuf,
+        resources: String,
+    },
+}
+
+/// The gate's answer: the value, or the error the shim returns to containerd.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer<T> {
+    Ok(T),
+    Refused(String),
+    Undecided(String),
+    InvalidArgument(String),
+}
+
+impl<T> Answer<T> {
+    pub fn from_result(result: Result<T>) -> Answer<T> {
+        match result {
+            Ok(value) => Answer::Ok(value),
+            Err(Error::Refused(message)) => Answer::Refused(message),
+            Err(Error::InvalidArgument(message)) => Answer::InvalidArgument(message),
+            Err(Error::Undecided(message)) => Answer::Undecided(message),
+            Err(other) => Answer::Undecided(other.to_string()),
+        }
+    }
+
+    pub fn into_result(self) -> Result<T> {
+        match self {
+            Answer::Ok(value) => Ok(value),
+            Answer::Refused(message) => Err(Error::Refused(message)),
+            Answer::Undecided(message) => Err(Error::Undecided(message)),
+            Answer::InvalidArgument(message) => Err(Error::InvalidArgument(message)),
+        }
+    }
+}
+
+/// What the shim needs to know of an admitted container (it never parses the spec itself).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Admitted {
+    pub role: PodRole,
+    /// A pid namespace of its own: when the init exits, the kernel kills the rest (else the shim must).
+    pub own_pid_namespace: bool,
+    /// The runtime the configuration names, for this container's namespace.
+    pub runtime: SavedRuntime,
+}
+
+/// The seam between the shim and its gate: a process per question in the shim, the same answers in
+/// process in the unit tests.
+#[async_trait]
+pub trait Gatekeeper: Send + Sync {
+    /// The answer to one request, as the JSON the gate wrote.
+    async fn answer(&self, request: Request) -> Result<Vec<u8>>;
+}
+
+impl dyn Gatekeeper {
+    pub async fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pods: Vec<PodNamespaces>,
+    ) -> Result<Admitted> {
+        let request = Request::Create {
+            id: id.to_string(),
+            bundle: bundle.to_owned(),
+            pods,
+        };
+        decode(&self.answer(request).await?)
+    }
+
+    pub async fn exec(&self, id: &str, exec_id: &str, bundle: &Path, process: &[u8]) -> Result<()> {
+        let request = Request::Exec {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            bundle: bundle.to_owned(),
+            process: utf8(process, "the exec process spec")?,
+        };
+        decode(&self.answer(request).await?)
+    }
+
+    /// The resources to apply (JSON), as the gate let them through.
+    pub async fn update(&self, id: &str, bundle: &Path, resources: &[u8]) -> Result<String> {
+        let request = Request::Update {
+            id: id.to_string(),
+            bundle: bundle.to_owned(),
+            resources: utf8(resources, "the update's resources")?,
+        };
+        decode(&self.answer(request).await?)
+    }
+}
+
+fn utf8(bytes: &[u8], what: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|e| Error::InvalidArgument(format!("{what} is not JSON: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
+    match serde_json::from_slice::<Answer<T>>(json) {
+        Ok(answer) => answer.into_result(),
+        Err(error) => Err(Error::Undecided(format!(
+            "the policy gate answered nonsense ({error}): {}",
+            String::from_utf8_lossy(&json[..json.len().min(200)])
+        ))),
+    }
+}
+
+/// Where the gate binary is: `$STRICT_GATE`, else `strictctl` next to the running shim.
+pub fn gate_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os(GATE_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
+    exe.parent()
+        .unwrap_or(Path::new("/"))
+        .join(crate::strictctl::BINARY)
+}
+
+/// The shim's side: one gate process per question, the first started ahead of time.
+pub struct GateProcesses {
+    binary: PathBuf,
+    namespace: String,
+    debug: bool,
+    exits: Arc<Exits>,
+    prepared: Mutex<Option<Prepared>>,
+}
+
+struct Prepared {
+    child: Child,
+    since: Instant,
+}
+
+impl GateProcesses {
+    /// Starts the first gate process at once, so that its policy loads before the first Create. The
+    /// shim's reaper must be subscribed (`Exits::start`) before this.
+    pub fn new(binary: PathBuf, namespace: &str, debug: bool, exits: Arc<Exits>) -> GateProcesses {
+        let gates = GateProcesses {
+            binary,
+            namespace: namespace.to_string(),
+            debug,
+            exits,
+            prepared: Mutex::new(None),
+        };
+        match gates.spawn() {
+            Ok(prepared) => *gates.lock() = Some(prepared),
+            // Tried again, and reported to containerd, on first use.
+            Err(error) => tracing::warn!(%error, "starting the policy gate"),
+        }
+        gates
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Prepared>> {
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn(&self) -> std::result::Result<Prepared, String> {
+        let since = Instant::now();
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("gate")
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if self.debug {
+            command.env(DEBUG_ENV, "1");
+        }
+        let child = command.spawn().map_err(|e| {
+            format!(
+                "cannot start the policy gate {}: {e} (install strictctl next to the shim, or set {GATE_ENV})",
+                self.binary.display()
+            )
+        })?;
+        Ok(Prepared { child, since })
+    }
+}
+
+#[async_trait]
+impl Gatekeeper for GateProcesses {
+    async fn answer(&self, request: Request) -> Result<Vec<u8>> {
+        let prepared = self.lock().take();
+        let Prepared { mut child, since } = match prepared {
+            Some(prepared) => prepared,
+            None => self.spawn().map_err(Error::Undecided)?,
+        };
+        let pid = child.id();
+        let exit = self.exits.watch(pid as i32, since);
+        let input = serde_json::to_vec(&request).expect("plain data serialises");
+        let (mut stdin, mut stdout) = (child.stdin.take(), child.stdout.take());
+        // std's Child, not tokio's: it never reaps on its own, so the shim's reaper gets the exit.
+        drop(child);
+        let output = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            let (Some(mut stdin), Some(mut stdout)) = (stdin.take(), stdout.take()) else {
+                return Err(std::io::Error::other("no pipes"));
+            };
+            // A gate that died early closes its stdin: the answer (or its absence) tells why.
+            let _ = stdin.write_all(&input);
+            drop(stdin);
+            let mut output = Vec::new();
+            stdout.read_to_end(&mut output)?;
+            Ok(output)
+        })
+        .await
+        .map_err(|e| Error::Undecided(format!("the policy gate: {e}")))?;
+        let code = exit.await.unwrap_or(-1);
+        let output = output.map_err(|e| Error::Undecided(format!("the policy gate: {e}")))?;
+        if output.is_empty() {
+            return Err(Error::Undecided(format!(
+                "the policy gate ({}, pid {pid}) exited with status {code} without an answer",
+                self.binary.display()
+            )));
+        }
+        Ok(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_carry_the_errors_that_matter() {
+        let refused: Answer<()> =
+            Answer::from_result(Err(Error::Refused("strict: refused: x".into())));
+        let json = serde_json::to_vec(&refused).unwrap();
+        assert!(matches!(decode::<()>(&json), Err(Error::Refused(m)) if m == "strict: refused: x"));
+        let other: Answer<()> = Answer::from_result(Err(Error::NotFound("c1".into())));
+        assert!(matches!(other.into_result(), Err(Error::Undecided(m)) if m == "c1 not found"));
+        let invalid: Answer<()> = Answer::from_result(Err(Error::InvalidArgument("bad".into())));
+        assert!(matches!(
+            invalid.into_result(),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(
+            matches!(decode::<()>(b"garbage"), Err(Error::Undecided(m)) if m.contains("nonsense"))
+        );
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let request = Request::Create {
+            id: "c1".into(),
+            bundle: "/run/b".into(),
+            pods: vec![PodNamespaces {
+                sandbox_id: "s1".into(),
+                ids: vec![(
+                    strict_policy::profile::schema::HostNamespace::Network,
+                    (4, 4026532000),
+                )],
+            }],
+        };
+        let back: Request = serde_json::from_slice(&serde_json::to_vec(&request).unwrap()).unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[tokio::test]
+    async fn a_missing_gate_refuses_and_names_it() {
+        // No reaper: nothing is spawned (and a reaper would take other tests' children).
+        let exits = Arc::new(Exits::default());
+        let gates = GateProcesses::new("/nonexistent/strictctl".into(), "default", false, exits);
+        let gate: &dyn Gatekeeper = &gates;
+        let error = gate
+            .create("c1", Path::new("/tmp"), Vec::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::Undecided(m) if m.contains("/nonexistent/strictctl") && m.contains(GATE_ENV)),
+            "{error}"
+        );
+    }
+}
