@@ -20,5 +20,11 @@ export LIBSECCOMP_LIB_PATH
   exit 1
 }
 cargo build --profile dist --target "$host" -p strict-shim --bins "$@"
-ln -sfn "$host/dist" target/static
-echo "build-dist: $(readlink -f target/static)/{containerd-shim-strict-v2,strictctl}" >&2
+# Cargo's target directory (CARGO_TARGET_DIR and build.target-dir move it).
+target=$(cargo metadata --no-deps --format-version 1 | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+if [ -e "$target/static" ] && [ ! -L "$target/static" ]; then
+  echo "build-dist: $target/static exists and is not a link: remove it" >&2
+  exit 1
+fi
+ln -sfn "$host/dist" "$target/static"
+echo "build-dist: $target/static -> $(readlink -f "$target/static")" >&2

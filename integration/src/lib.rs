@@ -50,7 +50,10 @@ pub fn testbed() -> &'static Testbed {
 /// The binaries under test, as they get installed: `scripts/build-dist.sh` builds them (static, the
 /// `dist` profile) into target/static/.
 pub fn dist_dir() -> PathBuf {
-    repo().join("target/static")
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+    target
+        .unwrap_or_else(|| repo().join("target"))
+        .join("static")
 }
 
 fn start() -> Testbed {

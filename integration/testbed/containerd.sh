@@ -10,7 +10,7 @@ testbed="$repo/.testbed"
 run=${STRICT_TESTBED_RUN:-$testbed/run}
 bin="$testbed/containerd/usr/bin"
 address="$run/containerd.sock"
-shim_dir=${STRICT_SHIM_DIR:-$repo/target/static}
+shim_dir=${STRICT_SHIM_DIR:-${CARGO_TARGET_DIR:-$repo/target}/static}
 
 env_vars() {
   cat <<VARS

@@ -833,7 +833,7 @@ fn sources(opts: &Options) -> Result<(PathBuf, PathBuf), String> {
         if !binary.is_file() {
             return Err(format!(
                 "{} not found: install takes strictctl and {SHIM_BINARY} from one directory (build both: \
-                 `cargo build --release --bins`, or pass --from DIR)",
+                 `scripts/build-dist.sh`, or pass --from DIR)",
                 binary.display()
             ));
         }

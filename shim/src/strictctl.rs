@@ -66,6 +66,9 @@ struct GateArgs {
     /// The containerd namespace of the shim that asks.
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// The request is an exec: load the configuration only, not the profiles and connections.
+    #[arg(long)]
+    exec: bool,
 }
 
 #[derive(Args)]
@@ -218,7 +221,7 @@ pub fn main() -> i32 {
         Command::Audit(args) => audit(args),
         Command::Install(args) => install(args),
         Command::Uninstall(args) => uninstall(args),
-        Command::Gate(args) => Ok(crate::v2::gate::serve(&args.namespace)),
+        Command::Gate(args) => Ok(crate::v2::gate::serve(&args.namespace, args.exec)),
     };
     result.unwrap_or_else(|message| {
         eprintln!("strictctl: {message}");

@@ -2,9 +2,12 @@
 //! refuse, exec, update, and the runtime it names), and gates that die or answer nonsense, each a refusal
 //! that says why. One test: the gate reads `STRICT_CONFIG` from this process's environment.
 
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use strict_shim::v2::error::Error;
 use strict_shim::v2::exits::Exits;
@@ -149,7 +152,7 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
         "{message}"
     );
     let babbles = script(dir.path(), "babbles", "cat >/dev/null; echo hello");
-    let gates = GateProcesses::new(babbles, "k8s.io", false, exits);
+    let gates = GateProcesses::new(babbles, "k8s.io", false, exits.clone());
     let message = undecided(
         (&gates as &dyn Gatekeeper)
             .create("c3", &narrowed, Vec::new())
@@ -157,4 +160,68 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
             .unwrap_err(),
     );
     assert!(message.contains("answered nonsense"), "{message}");
+
+    // A gate that hangs is killed at the deadline, and the request refused.
+    let hangs = script(dir.path(), "hangs", "exec sleep 60");
+    let gates = GateProcesses::new(hangs, "k8s.io", false, exits.clone())
+        .with_deadline(Duration::from_millis(500));
+    let started = Instant::now();
+    let message = undecided(
+        (&gates as &dyn Gatekeeper)
+            .create("c3", &narrowed, Vec::new())
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        message.contains("did not answer within 500ms and was killed"),
+        "{message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A shim of another release: strictctl refuses its protocol, saying so.
+    // The reaper above takes the child's exit: read its answer, never wait for it.
+    #[allow(clippy::zombie_processes)]
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strictctl"))
+        .args(["gate", "--namespace", "k8s.io"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let request = r#"{"protocol": 99, "op": "exec", "id": "c1", "exec_id": "e", "bundle": "/", "process": "{}"}"#;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(request.as_bytes()).unwrap();
+    drop(stdin);
+    let mut answer = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut answer)
+        .unwrap();
+    assert!(
+        answer.contains("gate protocol 99, this strictctl 1"),
+        "{answer}"
+    );
+
+    // The host's connections cannot be read (no snapd): Creates are refused, but an exec, judged against
+    // its container's spec only, still runs (exec probes do not depend on snapd).
+    std::fs::write(
+        &config,
+        format!(
+            "source = \"snapd\"\nsnapd_socket = \"{}\"\n[runtime]\nbinary = \"/nonexistent/runc\"\nroot = \"{}\"\n[audit]\npath = \"{}\"\n",
+            dir.path().join("no-snapd.socket").display(),
+            dir.path().join("runc").display(),
+            dir.path().join("audit.log").display()
+        ),
+    )
+    .unwrap();
+    let strictctl = PathBuf::from(env!("CARGO_BIN_EXE_strictctl"));
+    let gates = GateProcesses::new(strictctl, "k8s.io", false, exits.clone());
+    let gate: &dyn Gatekeeper = &gates;
+    let again = bundle(dir.path(), "c4", DEFAULT_SPEC);
+    let message = undecided(gate.create("c4", &again, Vec::new()).await.unwrap_err());
+    assert!(message.contains("snapd"), "{message}");
+    gate.exec("c1", "e3", &narrowed, plain.to_string().as_bytes())
+        .await
+        .unwrap();
 }

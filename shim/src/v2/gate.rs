@@ -16,7 +16,7 @@ use strict_policy::{
 use crate::audit::{self, AuditLog, Decision, Identity, Record, Subject};
 use crate::setup::{self, ConfigRequest};
 use crate::v2::error::{Error, Result};
-use crate::v2::gate_process::{Admitted, Answer, Request, DEBUG_ENV};
+use crate::v2::gate_process::{Admitted, Answer, Envelope, Request, DEBUG_ENV, PROTOCOL};
 use crate::v2::pods::{namespaces_for, role};
 use crate::v2::runtime::{seccomp_flags, SavedRuntime};
 
@@ -49,6 +49,8 @@ impl ConfigLoad {
 pub struct Gate {
     config: PolicyConfig,
     config_source: String,
+    /// Why the configuration did not load (then every decision is a refusal).
+    config_error: Option<String>,
     permissions: std::result::Result<Arc<Permissions>, String>,
     namespace: String,
     audit: AuditLog,
@@ -63,6 +65,7 @@ impl Gate {
             source,
             error,
         } = load;
+        let config_error = error.clone();
         let permissions = match error {
             Some(error) => Err(error),
             None => setup::load_catalog(&config, None)
@@ -73,7 +76,7 @@ impl Gate {
                 }),
         };
         match &permissions {
-            Ok(permissions) => tracing::info!(
+            Ok(permissions) => tracing::debug!(
                 config = %source,
                 mode = %config.mode,
                 permissions = %permissions.plug_source,
@@ -88,7 +91,24 @@ impl Gate {
             audit: AuditLog::new(config.audit.clone()),
             config,
             config_source: source,
+            config_error,
             permissions: permissions.map(Arc::new),
+            namespace,
+        }
+    }
+
+    /// The configuration only, for an exec: an exec is judged against its container's spec, never against
+    /// the host's connections, so an exec probe does not depend on snapd answering.
+    pub fn load_for_exec(load: ConfigLoad, namespace: String) -> Gate {
+        if let Some(error) = &load.error {
+            tracing::error!(%error, "the configuration does not load: the exec will be refused");
+        }
+        Gate {
+            audit: AuditLog::new(load.config.audit.clone()),
+            permissions: Err("not loaded: an exec is judged against its container's spec".into()),
+            config_error: load.error,
+            config: load.config,
+            config_source: load.source,
             namespace,
         }
     }
@@ -98,6 +118,7 @@ impl Gate {
             audit: AuditLog::new(permissions.config.audit.clone()),
             config: permissions.config.clone(),
             config_source: "test".into(),
+            config_error: None,
             permissions: Ok(permissions),
             namespace: namespace.to_string(),
         }
@@ -286,8 +307,8 @@ impl Gate {
             verdict: None,
             error: None,
         };
-        if let Err(error) = self.permissions() {
-            return Err(self.undecided(Subject::Exec, what, error.to_string()));
+        if let Some(error) = &self.config_error {
+            return Err(self.undecided(Subject::Exec, what, error.clone()));
         }
         let process: Process = serde_json::from_slice(process_json).map_err(|e| {
             Error::InvalidArgument(format!("the exec process spec is malformed: {e}"))
@@ -359,9 +380,10 @@ impl Gate {
     }
 }
 
-/// `strictctl gate --namespace NS`: loads the configuration (named by the runtime options the shim has in
-/// its environment) and the policy, answers the one request on stdin, and returns the exit status.
-pub fn serve(namespace: &str) -> i32 {
+/// `strictctl gate --namespace NS [--exec]`: loads the configuration (named by the runtime options the shim
+/// has in its environment) and the policy (only the configuration with `--exec`), answers the one request
+/// on stdin, and returns the exit status.
+pub fn serve(namespace: &str, exec_only: bool) -> i32 {
     crate::v2::logging::init(std::env::var_os(DEBUG_ENV).is_some());
     let load = ConfigLoad::read(&crate::v2::options::request_from_env());
     let runtime = SavedRuntime {
@@ -369,7 +391,11 @@ pub fn serve(namespace: &str) -> i32 {
         root: crate::v2::runtime_root(&load.config, namespace),
         systemd_cgroup: load.config.runtime.systemd_cgroup,
     };
-    let mut gate = Gate::load(load, namespace.to_string());
+    let mut gate = if exec_only {
+        Gate::load_for_exec(load, namespace.to_string())
+    } else {
+        Gate::load(load, namespace.to_string())
+    };
     if gate.permissions.is_ok() {
         let flags = seccomp_flags(&runtime);
         gate.set_seccomp_log(flags.iter().any(|f| f == "SECCOMP_FILTER_FLAG_LOG"));
@@ -379,18 +405,24 @@ pub fn serve(namespace: &str) -> i32 {
         // The shim closed the pipe without a question: it is shutting down.
         return 0;
     }
-    let output = match serde_json::from_slice::<Request>(&input) {
-        Ok(request) => answer(&gate, &runtime, request),
-        Err(error) => serde_json::to_vec(&Answer::<()>::Undecided(format!(
-            "the policy gate's request is malformed: {error}"
-        )))
-        .expect("plain data serialises"),
+    let output = match serde_json::from_slice::<Envelope>(&input) {
+        Ok(envelope) if envelope.protocol == PROTOCOL => answer(&gate, &runtime, envelope.request),
+        Ok(envelope) => refusal(format!(
+            "the shim speaks gate protocol {}, this strictctl {PROTOCOL}: install the shim and strictctl \
+             of one release together (running pods keep their old shim until they are recreated)",
+            envelope.protocol
+        )),
+        Err(error) => refusal(format!("the policy gate's request is malformed: {error}")),
     };
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(&output).and_then(|()| stdout.flush()) {
         Ok(()) => 0,
         Err(_) => 1,
     }
+}
+
+fn refusal(message: String) -> Vec<u8> {
+    serde_json::to_vec(&Answer::<()>::Undecided(message)).expect("plain data serialises")
 }
 
 /// The answer (JSON) to one request of the shim, with the runtime the configuration names.

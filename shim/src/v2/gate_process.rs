@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -37,6 +37,23 @@ pub const GATE_ENV: &str = "STRICT_GATE";
 
 /// Set in a gate process's environment when the shim runs with `-debug`.
 pub const DEBUG_ENV: &str = "STRICT_GATE_DEBUG";
+
+/// The version of the JSON between shim and gate. A gate refuses a request of another version, which
+/// happens when strictctl was upgraded under running shims of an older release.
+pub const PROTOCOL: u32 = 1;
+
+/// How long a gate may take to answer. It reads the host's connections (bounded by `source_timeout`,
+/// 5 s by default) and may ask runc for its features; one that hangs is killed and the request refused,
+/// rather than holding the pod's shim.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// What the shim writes on a gate process's stdin.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    pub protocol: u32,
+    #[serde(flatten)]
+    pub request: Request,
+}
 
 /// What the shim asks a gate process: one request per process.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -182,6 +199,7 @@ pub struct GateProcesses {
     debug: bool,
     exits: Arc<Exits>,
     prepared: Mutex<Option<Prepared>>,
+    deadline: Duration,
 }
 
 struct Prepared {
@@ -199,8 +217,10 @@ impl GateProcesses {
             debug,
             exits,
             prepared: Mutex::new(None),
+            deadline: DEADLINE,
         };
-        match gates.spawn() {
+        // A shim's first question is always a Create.
+        match gates.spawn(false) {
             Ok(prepared) => *gates.lock() = Some(prepared),
             // Tried again, and reported to containerd, on first use.
             Err(error) => tracing::warn!(%error, "starting the policy gate"),
@@ -208,17 +228,25 @@ impl GateProcesses {
         gates
     }
 
+    /// Another deadline than `DEADLINE` (tests).
+    pub fn with_deadline(mut self, deadline: Duration) -> GateProcesses {
+        self.deadline = deadline;
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Prepared>> {
         self.prepared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn spawn(&self) -> std::result::Result<Prepared, String> {
+    /// A gate process; `exec_only` ones skip loading the profiles and connections.
+    fn spawn(&self, exec_only: bool) -> std::result::Result<Prepared, String> {
         let since = Instant::now();
         let mut command = Command::new(&self.binary);
+        command.arg("gate").arg("--namespace").arg(&self.namespace);
+        if exec_only {
+            command.arg("--exec");
+        }
         command
-            .arg("gate")
-            .arg("--namespace")
-            .arg(&self.namespace)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -239,17 +267,22 @@ impl GateProcesses {
 impl Gatekeeper for GateProcesses {
     async fn answer(&self, request: Request) -> Result<Vec<u8>> {
         let prepared = self.lock().take();
+        let exec_only = matches!(request, Request::Exec { .. });
         let Prepared { mut child, since } = match prepared {
             Some(prepared) => prepared,
-            None => self.spawn().map_err(Error::Undecided)?,
+            None => self.spawn(exec_only).map_err(Error::Undecided)?,
         };
         let pid = child.id();
         let exit = self.exits.watch(pid as i32, since);
-        let input = serde_json::to_vec(&request).expect("plain data serialises");
+        let input = serde_json::to_vec(&Envelope {
+            protocol: PROTOCOL,
+            request,
+        })
+        .expect("plain data serialises");
         let (mut stdin, mut stdout) = (child.stdin.take(), child.stdout.take());
         // std's Child, not tokio's: it never reaps on its own, so the shim's reaper gets the exit.
         drop(child);
-        let output = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let talk = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let (Some(mut stdin), Some(mut stdout)) = (stdin.take(), stdout.take()) else {
                 return Err(std::io::Error::other("no pipes"));
             };
@@ -259,11 +292,26 @@ impl Gatekeeper for GateProcesses {
             let mut output = Vec::new();
             stdout.read_to_end(&mut output)?;
             Ok(output)
-        })
-        .await
-        .map_err(|e| Error::Undecided(format!("the policy gate: {e}")))?;
-        let code = exit.await.unwrap_or(-1);
-        let output = output.map_err(|e| Error::Undecided(format!("the policy gate: {e}")))?;
+        });
+        let answered = async {
+            let output = talk.await;
+            (output, exit.await.unwrap_or(-1))
+        };
+        let (output, code) = match tokio::time::timeout(self.deadline, answered).await {
+            Ok(done) => done,
+            Err(_) => {
+                // SAFETY: kill(2) on our own child, which the reaper has not reaped: it has not answered.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                return Err(Error::Undecided(format!(
+                    "the policy gate ({}, pid {pid}) did not answer within {:?} and was killed",
+                    self.binary.display(),
+                    self.deadline
+                )));
+            }
+        };
+        let output = output
+            .map_err(|e| Error::Undecided(format!("the policy gate: {e}")))?
+            .map_err(|e| Error::Undecided(format!("talking to the policy gate: {e}")))?;
         if output.is_empty() {
             return Err(Error::Undecided(format!(
                 "the policy gate ({}, pid {pid}) exited with status {code} without an answer",
@@ -298,19 +346,27 @@ mod tests {
 
     #[test]
     fn requests_round_trip() {
-        let request = Request::Create {
-            id: "c1".into(),
-            bundle: "/run/b".into(),
-            pods: vec![PodNamespaces {
-                sandbox_id: "s1".into(),
-                ids: vec![(
-                    strict_policy::profile::schema::HostNamespace::Network,
-                    (4, 4026532000),
-                )],
-            }],
+        let envelope = Envelope {
+            protocol: PROTOCOL,
+            request: Request::Create {
+                id: "c1".into(),
+                bundle: "/run/b".into(),
+                pods: vec![PodNamespaces {
+                    sandbox_id: "s1".into(),
+                    ids: vec![(
+                        strict_policy::profile::schema::HostNamespace::Network,
+                        (4, 4026532000),
+                    )],
+                }],
+            },
         };
-        let back: Request = serde_json::from_slice(&serde_json::to_vec(&request).unwrap()).unwrap();
-        assert_eq!(back, request);
+        let json = serde_json::to_vec(&envelope).unwrap();
+        assert!(
+            json.starts_with(br#"{"protocol":1,"op":"create""#),
+            "{json:?}"
+        );
+        let back: Envelope = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, envelope);
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@ pub fn init(debug: bool) {
         .with_ansi(false)
         .with_target(false);
     let registry = tracing_subscriber::registry().with(filter);
-    let result = match OpenOptions::new().write(true).open("log") {
+    let result = match open_log_fifo() {
         Ok(fifo) => registry
             .with(format.with_writer(Mutex::new(fifo)))
             .try_init(),
@@ -43,6 +43,26 @@ pub fn init(debug: bool) {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// The bundle's `log` fifo, opened without waiting for a reader (a gate process must never hang on its
+/// log): with no reader the open fails and the logs go to stderr. Writes block again once it is open, so
+/// no line is dropped.
+fn open_log_fifo() -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fifo = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("log")?;
+    // SAFETY: fcntl(2) on a descriptor this function owns.
+    unsafe {
+        let flags = libc::fcntl(fifo.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fifo.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(fifo)
 }
 
 #[cfg(test)]
