@@ -138,45 +138,34 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
     let trail = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
     assert_eq!(trail.lines().count(), 6, "{trail}");
 
-    // A gate that dies without answering, or answers nonsense, is a refusal that says so.
-    let dies = script(dir.path(), "dies", "exit 3");
-    let gates = GateProcesses::new(dies, "k8s.io", false, exits.clone());
-    let message = undecided(
-        (&gates as &dyn Gatekeeper)
-            .create("c3", &narrowed, Vec::new())
-            .await
-            .unwrap_err(),
-    );
-    assert!(
-        message.contains("exited with status 3 without an answer"),
-        "{message}"
-    );
-    let babbles = script(dir.path(), "babbles", "cat >/dev/null; echo hello");
-    let gates = GateProcesses::new(babbles, "k8s.io", false, exits.clone());
-    let message = undecided(
-        (&gates as &dyn Gatekeeper)
-            .create("c3", &narrowed, Vec::new())
-            .await
-            .unwrap_err(),
-    );
-    assert!(message.contains("answered nonsense"), "{message}");
-
-    // A gate that hangs is killed at the deadline, and the request refused.
-    let hangs = script(dir.path(), "hangs", "exec sleep 60");
-    let gates = GateProcesses::new(hangs, "k8s.io", false, exits.clone())
+    // A gate that dies without answering, answers nonsense or hangs (killed at the deadline) is a
+    // refusal that says so.
+    let cases = [
+        ("dies", "exit 3", "exited with status 3 without an answer"),
+        ("babbles", "cat >/dev/null; echo hello", "answered nonsense"),
+        (
+            "hangs",
+            "exec sleep 60",
+            "did not answer within 500ms and was killed",
+        ),
+    ];
+    for (name, body, expected) in cases {
+        let gates = GateProcesses::new(
+            script(dir.path(), name, body),
+            "k8s.io",
+            false,
+            exits.clone(),
+        )
         .with_deadline(Duration::from_millis(500));
-    let started = Instant::now();
-    let message = undecided(
-        (&gates as &dyn Gatekeeper)
+        let started = Instant::now();
+        let error = (&gates as &dyn Gatekeeper)
             .create("c3", &narrowed, Vec::new())
             .await
-            .unwrap_err(),
-    );
-    assert!(
-        message.contains("did not answer within 500ms and was killed"),
-        "{message}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
+            .unwrap_err();
+        let message = undecided(error);
+        assert!(message.contains(expected), "{name}: {message}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}");
+    }
 
     // A shim of another release: strictctl refuses its protocol, saying so.
     // The reaper above takes the child's exit: read its answer, never wait for it.
