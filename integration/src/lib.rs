@@ -40,6 +40,40 @@ fn require(path: &Path, what: &str, fix: &str) {
     );
 }
 
+/// `cargo test` rebuilds the test binaries, not target/static: binaries older than the sources they are
+/// built from would test yesterday's code.
+fn require_fresh(dist: &Path) {
+    fn newest(path: &Path) -> std::time::SystemTime {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return std::time::SystemTime::UNIX_EPOCH;
+        };
+        if !meta.is_dir() {
+            return meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        }
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| newest(&entry.path()))
+            .max()
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+    }
+    let repo = repo();
+    let sources = ["shim/src", "policy/src", "vendor-profiles", "Cargo.lock"]
+        .iter()
+        .map(|part| newest(&repo.join(part)))
+        .max()
+        .unwrap();
+    for binary in ["containerd-shim-strict-v2", "strictctl"] {
+        let built = newest(&dist.join(binary).canonicalize().unwrap());
+        assert!(
+            built >= sources,
+            "{}/{binary} is older than its sources: run scripts/build-dist.sh",
+            dist.display()
+        );
+    }
+}
+
 /// The private containerd of this test binary, started on first use. It dies with the test process
 /// (PR_SET_PDEATHSIG), so no test run leaves a containerd behind.
 pub fn testbed() -> &'static Testbed {
@@ -80,6 +114,7 @@ fn start() -> Testbed {
         "strictctl",
         "scripts/build-dist.sh",
     );
+    require_fresh(&dist);
     // Short paths: unix socket names are limited to 108 bytes.
     let dir = tempfile::Builder::new()
         .prefix("strict-it")
