@@ -194,19 +194,10 @@ impl Gate {
     pub fn check_bundle(&self, id: &str, bundle: &Path, pods: &[PodNamespaces]) -> Result<Spec> {
         let path = bundle.join("config.json");
         let unknown = Identity::default();
-        fn what<'a>(id: &'a str, identity: &'a Identity) -> Recorded<'a> {
-            Recorded {
-                id,
-                exec_id: None,
-                identity,
-                verdict: None,
-                error: None,
-            }
-        }
         let bytes = std::fs::read(&path).map_err(|e| {
             self.undecided(
                 Subject::Container,
-                what(id, &unknown),
+                Recorded::new(id, None, &unknown),
                 format!("reading {}: {e}", path.display()),
             )
         })?;
@@ -218,7 +209,7 @@ impl Gate {
                 subject,
                 Recorded {
                     error: Some(&error.to_string()),
-                    ..what(id, &identity)
+                    ..Recorded::new(id, None, &identity)
                 },
             );
             return Err(error);
@@ -228,7 +219,7 @@ impl Gate {
             let identity = Identity::of_json(&bytes);
             self.undecided(
                 identity.subject.unwrap_or(Subject::Container),
-                what(id, &identity),
+                Recorded::new(id, None, &identity),
                 format!("{}: {e}", path.display()),
             )
         })?;
@@ -238,16 +229,7 @@ impl Gate {
         // An app container of a pod may join its own pod's namespaces only.
         let pod = namespaces_for(&document.spec, pods);
         let verdict = evaluate_document_in_pod(&mut document, permissions, &RealHost, pod.as_ref());
-        let decision = Decision::of(&verdict, self.mode());
-        log_verdict(id, &verdict, decision, subject);
-        self.record(
-            decision,
-            subject,
-            Recorded {
-                verdict: Some(&verdict),
-                ..what(id, &identity)
-            },
-        );
+        self.conclude(subject, Recorded::new(id, None, &identity), &verdict);
         if let Some(original) = original {
             return Ok(original);
         }
@@ -268,13 +250,7 @@ impl Gate {
     pub fn container_spec(&self, id: &str, bundle: &Path, subject: Subject) -> Result<Spec> {
         let path = bundle.join("config.json");
         let unknown = Identity::default();
-        let what = Recorded {
-            id,
-            exec_id: None,
-            identity: &unknown,
-            verdict: None,
-            error: None,
-        };
+        let what = Recorded::new(id, None, &unknown);
         let bytes = std::fs::read(&path).map_err(|e| {
             self.undecided(subject, what, format!("reading {}: {e}", path.display()))
         })?;
@@ -300,13 +276,7 @@ impl Gate {
         process_json: &[u8],
     ) -> Result<Process> {
         let identity = Identity::of_spec(container);
-        let what = Recorded {
-            id,
-            exec_id: Some(exec_id),
-            identity: &identity,
-            verdict: None,
-            error: None,
-        };
+        let what = Recorded::new(id, Some(exec_id), &identity);
         if let Some(error) = &self.config_error {
             return Err(self.undecided(Subject::Exec, what, error.clone()));
         }
@@ -314,20 +284,8 @@ impl Gate {
             Error::InvalidArgument(format!("the exec process spec is malformed: {e}"))
         })?;
         let verdict = evaluate_exec(container, &process);
-        let decision = Decision::of(&verdict, self.mode());
-        log_verdict(id, &verdict, decision, Subject::Exec);
-        self.record(
-            decision,
-            Subject::Exec,
-            Recorded {
-                verdict: Some(&verdict),
-                ..what
-            },
-        );
-        match verdict.refusal_message() {
-            Some(message) if self.mode() == Mode::Enforce => Err(Error::Refused(message)),
-            _ => Ok(process),
-        }
+        self.conclude(Subject::Exec, what, &verdict);
+        self.enforce(&verdict).map(|()| process)
     }
 
     /// Gates new resources: with them the container's spec must still be allowed unchanged (an update may
@@ -339,13 +297,7 @@ impl Gate {
         resources_json: &[u8],
     ) -> Result<LinuxResources> {
         let identity = Identity::of_spec(container);
-        let what = Recorded {
-            id,
-            exec_id: None,
-            identity: &identity,
-            verdict: None,
-            error: None,
-        };
+        let what = Recorded::new(id, None, &identity);
         let permissions = match self.permissions() {
             Ok(permissions) => permissions,
             Err(error) => return Err(self.undecided(Subject::Update, what, error.to_string())),
@@ -363,19 +315,29 @@ impl Gate {
             violations: verdict.violations,
             narrowed: Vec::new(),
         };
-        let decision = Decision::of(&verdict, self.mode());
-        log_verdict(id, &verdict, decision, Subject::Update);
+        self.conclude(Subject::Update, what, &verdict);
+        self.enforce(&verdict).map(|()| resources)
+    }
+
+    /// Logs and records a verdict with the decision it makes in this mode.
+    fn conclude(&self, subject: Subject, what: Recorded<'_>, verdict: &Verdict) {
+        let decision = Decision::of(verdict, self.mode());
+        log_verdict(what.id, verdict, decision, subject);
         self.record(
             decision,
-            Subject::Update,
+            subject,
             Recorded {
-                verdict: Some(&verdict),
+                verdict: Some(verdict),
                 ..what
             },
         );
+    }
+
+    /// The refusal an exec's or update's verdict makes, in enforce mode only.
+    fn enforce(&self, verdict: &Verdict) -> Result<()> {
         match verdict.refusal_message() {
             Some(message) if self.mode() == Mode::Enforce => Err(Error::Refused(message)),
-            _ => Ok(resources),
+            _ => Ok(()),
         }
     }
 }
@@ -483,6 +445,19 @@ struct Recorded<'a> {
     identity: &'a Identity,
     verdict: Option<&'a Verdict>,
     error: Option<&'a str>,
+}
+
+impl<'a> Recorded<'a> {
+    /// A request of this container (or exec), before its verdict.
+    fn new(id: &'a str, exec_id: Option<&'a str>, identity: &'a Identity) -> Recorded<'a> {
+        Recorded {
+            id,
+            exec_id,
+            identity,
+            verdict: None,
+            error: None,
+        }
+    }
 }
 
 fn log_verdict(id: &str, verdict: &Verdict, decision: Decision, subject: Subject) {
