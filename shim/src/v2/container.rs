@@ -121,10 +121,8 @@ impl Process {
 
 pub struct Container {
     pub id: String,
+    /// Execs and updates are judged by the gate against this bundle's config.json, as the gate left it.
     pub bundle: PathBuf,
-    /// What CRI's annotations made of it (its pod's namespaces are recorded by role). Execs and updates
-    /// are judged by the gate against the spec in the bundle, as the gate left it.
-    pub role: crate::v2::pods::PodRole,
     pub init: Process,
     pub execs: HashMap<String, Process>,
     pub paused: bool,
@@ -202,7 +200,6 @@ impl Container {
                 let container = Container {
                     id: req.id.clone(),
                     bundle,
-                    role: admitted.role,
                     init,
                     execs: HashMap::new(),
                     paused: false,
@@ -225,7 +222,7 @@ impl Container {
                     ..Default::default()
                 };
                 ctx.pods
-                    .created(&req.id, &container.role, container.init.pid);
+                    .created(&req.id, &admitted.role, container.init.pid);
                 ctx.events.publish(topics::CREATE, Box::new(event)).await;
                 Ok(container)
             }
