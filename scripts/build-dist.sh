@@ -19,7 +19,7 @@ export LIBSECCOMP_LIB_PATH
   echo "build-dist: libseccomp.a is missing (apt-get install libseccomp-dev)" >&2
   exit 1
 }
-cargo build --profile dist --target "$host" -p strict-shim --bins "$@"
+cargo build --profile dist --target "$host" -p strict-shim -p strictctl --bins "$@"
 # Cargo's target directory (CARGO_TARGET_DIR and build.target-dir move it).
 target=$(cargo metadata --no-deps --format-version 1 | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 if [ -e "$target/static" ] && [ ! -L "$target/static" ]; then

@@ -15,6 +15,8 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 echo "== one release build, shared by every test; the installed binaries (static, dist profile) =="
 cargo build --workspace --release --bins
 scripts/build-dist.sh
+# The long-running shim links no policy (its dependency graph and the installed binary).
+scripts/check-layout.sh
 # The integration tests build their images on first use; building them here keeps the tests' own time
 # for the tests (busybox and pause from Debian's static busybox, nginx by debootstrap).
 integration/testbed/images.sh build

@@ -59,11 +59,18 @@ fn require_fresh(dist: &Path) {
             .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
     }
     let repo = repo();
-    let sources = ["shim/src", "policy/src", "vendor-profiles", "Cargo.lock"]
-        .iter()
-        .map(|part| newest(&repo.join(part)))
-        .max()
-        .unwrap();
+    let sources = [
+        "shim/src",
+        "shim/protocol/src",
+        "strictctl/src",
+        "policy/src",
+        "vendor-profiles",
+        "Cargo.lock",
+    ]
+    .iter()
+    .map(|part| newest(&repo.join(part)))
+    .max()
+    .unwrap();
     for binary in ["containerd-shim-strict-v2", "strictctl"] {
         let built = newest(&dist.join(binary).canonicalize().unwrap());
         assert!(

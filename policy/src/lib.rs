@@ -5,6 +5,7 @@
 //! intersects an OCI spec with them and returns a [`Verdict`]: allowed, narrowed (the spec was rewritten)
 //! or refused (every violation listed, with the plugs that would grant it). No containerd in here.
 
+mod arches;
 pub mod config;
 pub mod document;
 pub mod error;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use oci_spec::runtime::{Capability, LinuxSeccompArg, LinuxSeccompArgBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::arches::arch_mask;
 use crate::config::{PolicyConfig, Protected};
 use crate::error::Result;
 use crate::pattern::{PathPattern, SplitPath};
@@ -25,7 +26,7 @@ pub enum SyscallGrant {
     Filtered(Vec<Vec<LinuxSeccompArg>>),
 }
 
-/// A granted syscall and the architectures (bits of `rules::seccomp::ARCHES`) libseccomp knows it on.
+/// A granted syscall and the architectures (bits of `arches::ARCHES`) libseccomp knows it on.
 #[derive(Clone, Debug)]
 pub(crate) struct GrantedSyscall {
     pub grant: SyscallGrant,
@@ -199,7 +200,7 @@ impl Permissions {
             }
         }
         for (name, granted) in perms.syscalls.iter_mut() {
-            granted.arches = crate::rules::seccomp::arch_mask(name);
+            granted.arches = arch_mask(name);
         }
         perms.syscalls_sorted = perms
             .syscalls

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use oci_spec::runtime::{Capabilities, Capability, Spec};
 
-use super::Evaluation;
+use super::evaluation::Evaluation;
 use crate::permissions::Need;
 use crate::profile::schema::capability_name;
 use crate::verdict::Violation;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
-use super::Evaluation;
+use super::evaluation::Evaluation;
 use crate::permissions::Need;
 use crate::profile::schema::{DeviceAccess, DeviceType};
 use crate::verdict::Violation;

@@ -2,7 +2,7 @@
 
 use oci_spec::runtime::Spec;
 
-use super::Evaluation;
+use super::evaluation::Evaluation;
 
 pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effects: bool) {
     if skip_privileged_effects {

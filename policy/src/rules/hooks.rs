@@ -2,7 +2,7 @@
 
 use oci_spec::runtime::{Hook, Spec};
 
-use super::Evaluation;
+use super::evaluation::Evaluation;
 use crate::verdict::Violation;
 
 pub(crate) fn check(spec: &Spec, ev: &mut Evaluation) {

@@ -3,13 +3,14 @@
 
 mod capabilities;
 mod devices;
+mod evaluation;
 mod exec;
 mod hardening;
 mod hooks;
 mod mounts;
 mod namespaces;
 mod privileged;
-pub(crate) mod seccomp;
+mod seccomp;
 mod sysctls;
 
 pub use exec::evaluate_exec;
@@ -17,38 +18,9 @@ pub use exec::evaluate_exec;
 use oci_spec::runtime::Spec;
 
 use crate::host::{HostView, PodNamespaces};
-use crate::permissions::{Need, Permissions};
-use crate::verdict::{Narrowing, Verdict, Violation};
-
-/// One evaluation in progress.
-pub(crate) struct Evaluation<'a> {
-    pub perms: &'a Permissions,
-    pub host: &'a dyn HostView,
-    /// The pod of an app container started through CRI: the only namespaces it may join.
-    pub pod: Option<&'a PodNamespaces>,
-    pub verdict: Verdict,
-}
-
-impl Evaluation<'_> {
-    pub fn refuse(&mut self, violation: Violation) {
-        self.verdict.violations.push(violation);
-    }
-
-    /// Refuses with the plugs that would grant `need` as the fix.
-    pub fn refuse_needing(&mut self, violation: Violation, need: &Need) {
-        let suggestions = self.perms.suggest(need);
-        self.verdict.violations.push(violation.suggest(suggestions));
-    }
-
-    pub fn narrow(&mut self, rule: &'static str, field: String, from: String, to: String) {
-        self.verdict.narrowed.push(Narrowing {
-            rule,
-            field,
-            from,
-            to,
-        });
-    }
-}
+use crate::permissions::Permissions;
+use crate::verdict::Verdict;
+use evaluation::Evaluation;
 
 /// Intersects `spec` with `perms`. On `allowed` the spec is untouched; on `narrowed` it has been rewritten
 /// in place (each change is in the verdict); on `refused` it is in an unspecified state and must not run.

@@ -1,10 +1,10 @@
 //! Mounts: bind-mount sources against path grants, protected host paths, mount types and propagation.
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use super::Evaluation;
+use super::evaluation::Evaluation;
 use crate::pattern::SplitPath;
 use crate::permissions::Need;
 use crate::profile::schema::{Access, DeviceAccess};
@@ -146,7 +146,55 @@ fn check_rootfs(spec: &Spec, ev: &mut Evaluation, shared_granted: bool) {
     }
 }
 
+/// A host path a mount (or the root filesystem) takes its files from, with what is asked of it.
+#[derive(Clone, Copy)]
+struct MountSource<'p> {
+    field: Field,
+    path: &'p Path,
+    access: Access,
+    shared: bool,
+}
+
+// Messages are only built when something is refused: this runs for every mount of every container.
+impl MountSource<'_> {
+    /// The path as the spec writes it.
+    fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The spec field the path is in: `root.path` or `mounts[i].source`.
+    fn source_field(&self) -> String {
+        match self.field {
+            Field::Root => "root.path".to_string(),
+            Field::Mount(_) => format!("{}.source", self.field),
+        }
+    }
+
+    /// The source as messages describe it once resolved: with what it resolves to, when that differs.
+    fn described(&self, resolved: &Path) -> String {
+        let (field, access) = (self.field, self.access);
+        if resolved == self.path {
+            format!("{field} host path {} ({access})", self.shown())
+        } else {
+            format!(
+                "{field} host path {} (resolves to {}, {access})",
+                self.shown(),
+                resolved.display()
+            )
+        }
+    }
+
+    /// A violation of `rule` on the source field, showing the path as written.
+    fn violation(&self, rule: &'static str, message: String) -> Violation {
+        Violation::new(rule, self.source_field(), self.shown(), message)
+    }
+}
+
 /// Judges one host path used as a mount source. Returns true when it is allowed.
+///
+/// In order: the path must be absolute; a kubelet subPath is judged by its origin; a path protected as
+/// written is refused; the path is resolved on the host, and what it resolves to must not be protected
+/// either; a device is judged as a device; a pod-owned path is the pod's own; anything else needs a grant.
 fn check_host_path(
     ev: &mut Evaluation,
     field: Field,
@@ -154,158 +202,193 @@ fn check_host_path(
     access: Access,
     shared: bool,
 ) -> bool {
-    // Messages are only built when something is refused: this runs for every mount of every container.
-    let shown = || source.display().to_string();
-    let source_field = || match field {
-        Field::Root => "root.path".to_string(),
-        Field::Mount(_) => format!("{field}.source"),
+    let source = MountSource {
+        field,
+        path: source,
+        access,
+        shared,
     };
-    if !source.is_absolute() {
-        ev.refuse(
-            Violation::new(
-                "mount.host-path",
-                source_field(),
-                shown(),
-                format!("{field} host path {:?} is not absolute", shown()),
-            )
-            .remedy("bind-mount sources must be absolute host paths"),
-        );
+    if refuse_if_relative(ev, &source) {
         return false;
     }
     // A path through /proc (/proc/<pid>/root/...) resolves to something harmless-looking: judge the path
     // as written too.
-    let split_source = SplitPath::new(source);
+    let split_source = SplitPath::new(source.path);
     // A kubelet subPath is a bind mount of some other host path: judge that path.
-    if ev
-        .perms
-        .subpaths
-        .iter()
-        .any(|p| p.covers_split(&split_source))
-    {
-        let traced = match ev.host.mount_origin(source) {
-            Ok(Some(origin)) if !ev.perms.subpaths.iter().any(|p| p.covers(&origin)) => Ok(origin),
-            Ok(Some(origin)) => Err(format!("it exposes another subPath, {}", origin.display())),
-            Ok(None) => Err("nothing is mounted there".to_string()),
-            Err(e) => Err(format!("it cannot be traced through the mount table ({e})")),
-        };
-        return match traced {
-            Ok(origin) => check_host_path(ev, field, &origin, access, shared),
-            Err(why) => {
-                ev.refuse(
-                    Violation::new(
-                        "mount.subpath",
-                        source_field(),
-                        shown(),
-                        format!(
-                            "{field} host path {} is a kubelet subPath, but {why}",
-                            shown()
-                        ),
-                    )
-                    .remedy("the gate cannot decide on a subPath whose origin it cannot find"),
-                );
-                false
-            }
-        };
+    if is_kubelet_subpath(ev, &split_source) {
+        return check_subpath_origin(ev, &source);
     }
-    let lexically_pod_owned = ev
-        .perms
-        .pod_owned
-        .iter()
-        .any(|p| p.covers_split(&split_source));
-    let protected = if lexically_pod_owned {
-        None
-    } else {
-        ev.perms
-            .protected
-            .iter()
-            .find(|p| p.pattern.covers_split(&split_source))
-    };
-    if let Some(protected) = protected {
-        ev.refuse(
-            Violation::new(
-                "mount.protected",
-                source_field(),
-                shown(),
-                format!(
-                    "{field} host path {} is protected: {}",
-                    shown(),
-                    protected.reason
-                ),
-            )
-            .remedy("no interface can grant it"),
-        );
+    let lexically_pod_owned = is_pod_owned(ev, &split_source);
+    if !lexically_pod_owned && refuse_if_protected_as_written(ev, &source, &split_source) {
         return false;
     }
-    let resolved = match ev.host.resolve(source) {
-        Ok(resolved) => resolved,
-        Err(e) => {
-            ev.refuse(
-                Violation::new(
-                    "mount.host-path",
-                    source_field(),
-                    shown(),
-                    format!(
-                        "{field} host path {} cannot be resolved on the host ({e})",
-                        shown()
-                    ),
-                )
-                .remedy("the gate cannot decide on a path it cannot resolve"),
-            );
-            return false;
-        }
-    };
-    let described = || {
-        if resolved == source {
-            format!("{field} host path {} ({access})", shown())
-        } else {
-            format!(
-                "{field} host path {} (resolves to {}, {access})",
-                shown(),
-                resolved.display()
-            )
-        }
+    let Some(resolved) = resolve_source(ev, &source) else {
+        return false;
     };
 
     // Most sources resolve to themselves: then the source's answers stand for the resolved path.
-    let unchanged = resolved.as_os_str() == source.as_os_str();
+    let unchanged = resolved.as_os_str() == source.path.as_os_str();
     let split_resolved;
     let (split, pod_owned) = if unchanged {
         (&split_source, lexically_pod_owned)
     } else {
         split_resolved = SplitPath::new(&resolved);
-        let pod_owned = ev
-            .perms
-            .pod_owned
-            .iter()
-            .any(|p| p.covers_split(&split_resolved));
+        let pod_owned = is_pod_owned(ev, &split_resolved);
         (&split_resolved, pod_owned)
     };
-    if !pod_owned {
-        if let Some(reason) = protected_reason(ev, split) {
-            ev.refuse(
-                Violation::new(
-                    "mount.protected",
-                    source_field(),
-                    shown(),
-                    format!("{} {reason}", described()),
-                )
-                .remedy("no interface can grant it"),
-            );
-            return false;
-        }
+    if !pod_owned && refuse_if_protected(ev, &source, &resolved, split) {
+        return false;
     }
 
     if resolved.starts_with("/dev") && !pod_owned {
-        return check_device_source(
-            ev,
-            &source_field(),
-            &shown(),
-            &described(),
-            &resolved,
-            access,
-        );
+        return check_device_source(ev, &source, &resolved);
     }
+    check_path_grant(ev, &source, &resolved, split, pod_owned)
+}
 
+/// Refuses a source that is not an absolute path. Returns true when it refused.
+fn refuse_if_relative(ev: &mut Evaluation, source: &MountSource) -> bool {
+    if source.path.is_absolute() {
+        return false;
+    }
+    ev.refuse(
+        source
+            .violation(
+                "mount.host-path",
+                format!(
+                    "{} host path {:?} is not absolute",
+                    source.field,
+                    source.shown()
+                ),
+            )
+            .remedy("bind-mount sources must be absolute host paths"),
+    );
+    true
+}
+
+/// A kubelet subPath: judged as the host path mounted there, which the mount table names. Returns true
+/// when it is allowed.
+fn check_subpath_origin(ev: &mut Evaluation, source: &MountSource) -> bool {
+    let traced = match ev.host.mount_origin(source.path) {
+        Ok(Some(origin)) if !ev.perms.subpaths.iter().any(|p| p.covers(&origin)) => Ok(origin),
+        Ok(Some(origin)) => Err(format!("it exposes another subPath, {}", origin.display())),
+        Ok(None) => Err("nothing is mounted there".to_string()),
+        Err(e) => Err(format!("it cannot be traced through the mount table ({e})")),
+    };
+    match traced {
+        Ok(origin) => check_host_path(ev, source.field, &origin, source.access, source.shared),
+        Err(why) => {
+            ev.refuse(
+                source
+                    .violation(
+                        "mount.subpath",
+                        format!(
+                            "{} host path {} is a kubelet subPath, but {why}",
+                            source.field,
+                            source.shown()
+                        ),
+                    )
+                    .remedy("the gate cannot decide on a subPath whose origin it cannot find"),
+            );
+            false
+        }
+    }
+}
+
+/// Whether `path` is one of the kubelet's subPath bind mounts.
+fn is_kubelet_subpath(ev: &Evaluation, path: &SplitPath) -> bool {
+    ev.perms.subpaths.iter().any(|p| p.covers_split(path))
+}
+
+/// Whether `path` is a mount source a pod owns (its kubelet volumes and etc-hosts, its sandbox's files).
+fn is_pod_owned(ev: &Evaluation, path: &SplitPath) -> bool {
+    ev.perms.pod_owned.iter().any(|p| p.covers_split(path))
+}
+
+/// Refuses a source that, as written, is or lies in a protected host path. Returns true when it refused.
+fn refuse_if_protected_as_written(
+    ev: &mut Evaluation,
+    source: &MountSource,
+    split_source: &SplitPath,
+) -> bool {
+    let Some(protected) = ev
+        .perms
+        .protected
+        .iter()
+        .find(|p| p.pattern.covers_split(split_source))
+    else {
+        return false;
+    };
+    ev.refuse(
+        source
+            .violation(
+                "mount.protected",
+                format!(
+                    "{} host path {} is protected: {}",
+                    source.field,
+                    source.shown(),
+                    protected.reason
+                ),
+            )
+            .remedy("no interface can grant it"),
+    );
+    true
+}
+
+/// The source resolved on the host (symbolic links followed); None, refused, when the host cannot.
+fn resolve_source(ev: &mut Evaluation, source: &MountSource) -> Option<PathBuf> {
+    match ev.host.resolve(source.path) {
+        Ok(resolved) => Some(resolved),
+        Err(e) => {
+            ev.refuse(
+                source
+                    .violation(
+                        "mount.host-path",
+                        format!(
+                            "{} host path {} cannot be resolved on the host ({e})",
+                            source.field,
+                            source.shown()
+                        ),
+                    )
+                    .remedy("the gate cannot decide on a path it cannot resolve"),
+            );
+            None
+        }
+    }
+}
+
+/// Refuses a resolved source that is, lies in, or contains a protected host path. Returns true when it
+/// refused.
+fn refuse_if_protected(
+    ev: &mut Evaluation,
+    source: &MountSource,
+    resolved: &Path,
+    split: &SplitPath,
+) -> bool {
+    let Some(reason) = protected_reason(ev, split) else {
+        return false;
+    };
+    ev.refuse(
+        source
+            .violation(
+                "mount.protected",
+                format!("{} {reason}", source.described(resolved)),
+            )
+            .remedy("no interface can grant it"),
+    );
+    true
+}
+
+/// An ordinary host path: a pod-owned one is the pod's own unless it is shared, any other needs a path grant
+/// of the connected interfaces. Returns true when it is allowed.
+fn check_path_grant(
+    ev: &mut Evaluation,
+    source: &MountSource,
+    resolved: &Path,
+    split: &SplitPath,
+    pod_owned: bool,
+) -> bool {
+    let MountSource { access, shared, .. } = *source;
     if pod_owned && !shared {
         return true;
     }
@@ -313,31 +396,44 @@ fn check_host_path(
         return true;
     }
     let need = Need::Path {
-        path: &resolved,
+        path: resolved,
         access,
         shared,
     };
-    if shared && (pod_owned || ev.perms.path_grant_split(split, access, false).is_some()) {
-        let violation = Violation::new(
-            "mount.propagation",
-            format!("{field}.options"),
-            "rshared".into(),
-            format!(
-                "{} uses shared propagation, which would let it change the host's mounts",
-                described()
-            ),
-        );
-        ev.refuse_needing(violation, &need);
-        return false;
-    }
-    let violation = Violation::new(
-        "mount.host-path",
-        source_field(),
-        resolved.display().to_string(),
-        format!("{} is outside the connected interfaces", described()),
-    );
+    let violation =
+        if shared && (pod_owned || ev.perms.path_grant_split(split, access, false).is_some()) {
+            shared_propagation_violation(source, resolved)
+        } else {
+            ungranted_path_violation(source, resolved)
+        };
     ev.refuse_needing(violation, &need);
     false
+}
+
+/// A path the pod may mount, but not with shared propagation.
+fn shared_propagation_violation(source: &MountSource, resolved: &Path) -> Violation {
+    Violation::new(
+        "mount.propagation",
+        format!("{}.options", source.field),
+        "rshared".into(),
+        format!(
+            "{} uses shared propagation, which would let it change the host's mounts",
+            source.described(resolved)
+        ),
+    )
+}
+
+/// A path no connected interface grants.
+fn ungranted_path_violation(source: &MountSource, resolved: &Path) -> Violation {
+    Violation::new(
+        "mount.host-path",
+        source.source_field(),
+        resolved.display().to_string(),
+        format!(
+            "{} is outside the connected interfaces",
+            source.described(resolved)
+        ),
+    )
 }
 
 /// Why `path` may not be mounted at all: it is, lies in, or contains a protected host path.
@@ -364,14 +460,8 @@ fn protected_reason(ev: &Evaluation, path: &SplitPath) -> Option<String> {
 
 /// A bind mount of something under /dev: a device node is judged as a device, anything else (a directory
 /// of nodes) needs a path grant, which no interface gives.
-fn check_device_source(
-    ev: &mut Evaluation,
-    source_field: &str,
-    shown: &str,
-    described: &str,
-    resolved: &Path,
-    access: Access,
-) -> bool {
+fn check_device_source(ev: &mut Evaluation, source: &MountSource, resolved: &Path) -> bool {
+    let access = source.access;
     match ev.host.device_node(resolved) {
         Ok(Some(node)) => {
             let wanted = if access == Access::Rw { "rw" } else { "r" };
@@ -385,13 +475,14 @@ fn check_device_source(
             if ev.perms.device_grant(&need).is_some() {
                 return true;
             }
-            let violation = Violation::new(
+            let violation = source.violation(
                 "mount.device",
-                source_field.to_string(),
-                shown.to_string(),
                 format!(
-                    "{described} is device {} {}:{}, outside the connected interfaces",
-                    node.kind, node.major, node.minor
+                    "{} is device {} {}:{}, outside the connected interfaces",
+                    source.described(resolved),
+                    node.kind,
+                    node.major,
+                    node.minor
                 ),
             );
             ev.refuse_needing(violation, &need);
@@ -406,24 +497,27 @@ fn check_device_source(
             if ev.perms.path_grant(resolved, access, false).is_some() {
                 return true;
             }
-            let violation = Violation::new(
+            let violation = source.violation(
                 "mount.host-path",
-                source_field.to_string(),
-                shown.to_string(),
-                format!("{described} is outside the connected interfaces"),
+                format!(
+                    "{} is outside the connected interfaces",
+                    source.described(resolved)
+                ),
             );
             ev.refuse_needing(violation, &need);
             false
         }
         Err(e) => {
             ev.refuse(
-                Violation::new(
-                    "mount.device",
-                    source_field.to_string(),
-                    shown.to_string(),
-                    format!("{described} cannot be examined on the host ({e})"),
-                )
-                .remedy("the gate cannot decide on a device it cannot examine"),
+                source
+                    .violation(
+                        "mount.device",
+                        format!(
+                            "{} cannot be examined on the host ({e})",
+                            source.described(resolved)
+                        ),
+                    )
+                    .remedy("the gate cannot decide on a device it cannot examine"),
             );
             false
         }

@@ -2,7 +2,7 @@
 
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 
-use super::Evaluation;
+use super::evaluation::Evaluation;
 use crate::permissions::Need;
 use crate::profile::schema::HostNamespace;
 use crate::verdict::Violation;

@@ -6,73 +6,17 @@
 //! result always denies (errno EPERM unless the spec's own default is stricter) and the kernel logs the
 //! denials (SECCOMP_FILTER_FLAG_LOG), as snapd does for snaps.
 
-use libseccomp::{ScmpArch, ScmpSyscall};
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
     LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall, LinuxSyscallBuilder, Spec,
 };
-use std::sync::{Mutex, OnceLock};
+use rustc_hash::FxHashSet;
 
-use rustc_hash::{FxHashMap, FxHashSet};
-
-use super::Evaluation;
+use super::evaluation::Evaluation;
+use crate::arches::{arch_mask_memoized, native_arches, spec_mask};
 use crate::permissions::{Permissions, SyscallGrant};
 
 const EPERM: u32 = 1;
-
-/// The architectures names are checked for, with their bit in a name's mask.
-const ARCHES: [(Arch, ScmpArch); 9] = [
-    (Arch::ScmpArchX86_64, ScmpArch::X8664),
-    (Arch::ScmpArchX86, ScmpArch::X86),
-    (Arch::ScmpArchX32, ScmpArch::X32),
-    (Arch::ScmpArchAarch64, ScmpArch::Aarch64),
-    (Arch::ScmpArchArm, ScmpArch::Arm),
-    (Arch::ScmpArchRiscv64, ScmpArch::Riscv64),
-    (Arch::ScmpArchS390x, ScmpArch::S390X),
-    (Arch::ScmpArchPpc64le, ScmpArch::Ppc64Le),
-    (Arch::ScmpArchLoongarch64, ScmpArch::Loongarch64),
-];
-
-/// The architectures of a filter generated for this machine (the native one and its compat modes).
-fn native_arches() -> &'static [Arch] {
-    if cfg!(target_arch = "x86_64") {
-        &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
-    } else if cfg!(target_arch = "aarch64") {
-        &[Arch::ScmpArchAarch64, Arch::ScmpArchArm]
-    } else {
-        &[Arch::ScmpArchNative]
-    }
-}
-
-/// The architectures (as mask bits) where libseccomp knows `name`.
-pub(crate) fn arch_mask(name: &str) -> u16 {
-    ARCHES
-        .iter()
-        .enumerate()
-        // libseccomp resolves other architectures' names to negative pseudo numbers: not present here.
-        .filter(|(_, (_, arch))| {
-            ScmpSyscall::from_name_by_arch(name, *arch).is_ok_and(|n| i32::from(n) >= 0)
-        })
-        .fold(0, |mask, (bit, _)| mask | 1 << bit)
-}
-
-/// The spec's architectures as mask bits; None when one of them is outside [`ARCHES`] (names are then kept
-/// as they are, since they cannot be checked).
-fn spec_mask(arches: &[Arch]) -> Option<u16> {
-    let native = native_arches();
-    let arches = if arches.is_empty() { native } else { arches };
-    let mut mask = 0;
-    for arch in arches {
-        let arch = if *arch == Arch::ScmpArchNative {
-            native[0]
-        } else {
-            *arch
-        };
-        let bit = ARCHES.iter().position(|(a, _)| *a == arch)?;
-        mask |= 1 << bit;
-    }
-    Some(mask)
-}
 
 fn allows(action: LinuxSeccompAction) -> bool {
     matches!(
@@ -272,153 +216,229 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
 /// The rules of the result and whether they differ from the spec's.
 fn intersect<'a>(
     ev: &mut Evaluation,
-    arches: &[Arch],
+    arches: &'a [Arch],
     rules: &'a [LinuxSyscall],
     default_action: LinuxSeccompAction,
     unconfined: bool,
 ) -> (Vec<Out<'a>>, bool) {
-    let perms = ev.perms;
-    let mask = spec_mask(arches);
-    let known = |name: &str| mask.is_none_or(|m| arch_mask_cached(perms, name) & m != 0);
-    let default_allows = allows(default_action);
+    let mut result = Intersection {
+        perms: ev.perms,
+        arches,
+        mask: spec_mask(arches),
+        out: Vec::with_capacity(rules.len() + 4),
+        changed: false,
+        present_denied: Vec::new(),
+        present: Vec::new(),
+    };
+    let mut names = RuleNames::default();
+    for (index, r) in rules.iter().enumerate() {
+        if allows(r.action()) {
+            result.narrow_allowing_rule(ev, index, r, &mut names);
+        } else {
+            result.keep_denying_rule(ev, index, r, &mut names.unknown);
+        }
+    }
+    // A default that allows becomes a deny; the granted names not mentioned are then allowed explicitly.
+    if allows(default_action) {
+        result.allow_unmentioned_grants(ev, default_action, unconfined);
+    }
+    result.answer_errno_names(ev);
+    (result.out, result.changed)
+}
 
-    let mut out: Vec<Out<'a>> = Vec::with_capacity(rules.len() + 4);
-    let mut changed = false;
+/// The intersection in progress: the rules of the result so far and the names they mention.
+struct Intersection<'a, 'n> {
+    perms: &'n Permissions,
+    /// The spec's architectures, and the same as mask bits (see [`spec_mask`]).
+    arches: &'a [Arch],
+    mask: Option<u16>,
+    out: Vec<Out<'a>>,
+    /// Whether `out` differs from the spec's rules.
+    changed: bool,
     // The names the result mentions, looked up only for the few names the base answers with an errno (and
     // through a set when a default that allows is turned around): those of denying rules, and the granted
     // names kept in allowing rules (never a name that is not granted).
-    let mut present_denied: Vec<&str> = Vec::new();
-    let mut present: Vec<&str> = Vec::new();
-    let mut kept: Vec<&'a str> = Vec::new();
-    let mut removed: Vec<&'a str> = Vec::new();
-    let mut unknown: Vec<&'a String> = Vec::new();
-    let mut split: Vec<(&'a str, Vec<Vec<LinuxSeccompArg>>)> = Vec::new();
-    for (index, r) in rules.iter().enumerate() {
-        let args: &[LinuxSeccompArg] = r.args().as_deref().unwrap_or(&[]);
-        if !allows(r.action()) {
-            let before = present_denied.len();
-            unknown.clear();
-            for name in r.names() {
-                if known(name) {
-                    present_denied.push(name);
-                } else {
-                    unknown.push(name);
-                }
-            }
-            if unknown.is_empty() {
-                out.push(Out::Same(r));
-            } else {
-                changed = true;
-                record_unknown(ev, index, &unknown, arches);
-                if present_denied.len() > before {
-                    out.push(Out::New(rule(
-                        present_denied[before..]
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect(),
-                        r.action(),
-                        r.errno_ret(),
-                        r.args().clone(),
-                    )));
-                }
-            }
-            continue;
-        }
-        kept.clear();
-        removed.clear();
+    present_denied: Vec<&'n str>,
+    present: Vec<&'n str>,
+}
+
+/// The names of one rule, sorted by how they fit the grants. The buffers are reused from rule to rule.
+#[derive(Default)]
+struct RuleNames<'a> {
+    kept: Vec<&'a str>,
+    removed: Vec<&'a str>,
+    unknown: Vec<&'a String>,
+    split: Vec<(&'a str, Vec<Vec<LinuxSeccompArg>>)>,
+}
+
+impl RuleNames<'_> {
+    fn clear(&mut self) {
+        self.kept.clear();
+        self.removed.clear();
+        self.unknown.clear();
+        self.split.clear();
+    }
+}
+
+impl<'a: 'n, 'n> Intersection<'a, 'n> {
+    /// Whether libseccomp knows `name` on one of the spec's architectures (always, when they cannot be
+    /// checked).
+    fn known(&self, name: &str) -> bool {
+        self.mask
+            .is_none_or(|m| arch_mask_cached(self.perms, name) & m != 0)
+    }
+
+    /// A denying rule is kept as it is, less the names libseccomp does not know on the spec's
+    /// architectures.
+    fn keep_denying_rule(
+        &mut self,
+        ev: &mut Evaluation,
+        index: usize,
+        r: &'a LinuxSyscall,
+        unknown: &mut Vec<&'a String>,
+    ) {
+        let before = self.present_denied.len();
         unknown.clear();
-        split.clear();
         for name in r.names() {
-            match fit(perms, name, args, mask) {
-                Fit::Keep => kept.push(name),
-                Fit::Combine(sets) => split.push((name, sets)),
-                Fit::NotGranted if known(name) => removed.push(name),
-                Fit::NotGranted => unknown.push(name),
-                Fit::Unknown => unknown.push(name),
+            if self.known(name) {
+                self.present_denied.push(name);
+            } else {
+                unknown.push(name);
             }
         }
-        present.extend_from_slice(&kept);
-        if removed.is_empty() && unknown.is_empty() && split.is_empty() {
-            out.push(Out::Same(r));
-            continue;
+        if unknown.is_empty() {
+            self.out.push(Out::Same(r));
+            return;
         }
-        changed = true;
-        if !kept.is_empty() {
-            out.push(Out::New(rule(
-                kept.iter().map(|s| s.to_string()).collect(),
+        self.changed = true;
+        record_unknown(ev, index, unknown, self.arches);
+        if self.present_denied.len() > before {
+            self.out.push(Out::New(rule(
+                self.present_denied[before..]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 r.action(),
                 r.errno_ret(),
                 r.args().clone(),
             )));
         }
-        for (name, sets) in &split {
-            present.push(name);
-            for set in sets {
-                out.push(Out::New(rule(
-                    vec![name.to_string()],
-                    r.action(),
-                    r.errno_ret(),
-                    Some(set.clone()),
-                )));
-            }
-            ev.narrow(
-                "seccomp.arguments",
-                format!("linux.seccomp.syscalls[{index}].names"),
-                if args.is_empty() {
-                    format!("{name} with any arguments")
-                } else {
-                    format!("{name} with the rule's arguments")
-                },
-                format!(
-                    "{name} only with the granted arguments ({} rules)",
-                    sets.len()
-                ),
-            );
+    }
+
+    /// An allowing rule keeps the names granted with its arguments, becomes one rule per granted argument
+    /// set for each name granted only with arguments it lacks, and loses the other names.
+    fn narrow_allowing_rule(
+        &mut self,
+        ev: &mut Evaluation,
+        index: usize,
+        r: &'a LinuxSyscall,
+        names: &mut RuleNames<'a>,
+    ) {
+        self.sort_by_fit(r, names);
+        self.present.extend_from_slice(&names.kept);
+        if names.removed.is_empty() && names.unknown.is_empty() && names.split.is_empty() {
+            self.out.push(Out::Same(r));
+            return;
         }
-        if !removed.is_empty() {
+        self.changed = true;
+        if !names.kept.is_empty() {
+            self.out.push(Out::New(rule(
+                names.kept.iter().map(|s| s.to_string()).collect(),
+                r.action(),
+                r.errno_ret(),
+                r.args().clone(),
+            )));
+        }
+        for (name, sets) in &names.split {
+            self.allow_with_granted_arguments(ev, index, r, name, sets);
+        }
+        if !names.removed.is_empty() {
             ev.narrow(
                 "seccomp.syscalls",
                 format!("linux.seccomp.syscalls[{index}].names"),
-                format!("allow {}", removed.join(", ")),
+                format!("allow {}", names.removed.join(", ")),
                 "denied: not granted by the connected interfaces".into(),
             );
         }
-        if !unknown.is_empty() {
-            record_unknown(ev, index, &unknown, arches);
+        if !names.unknown.is_empty() {
+            record_unknown(ev, index, &names.unknown, self.arches);
         }
     }
 
-    // A default that allows becomes a deny; the granted names not mentioned are then allowed explicitly.
-    if default_allows {
-        changed = true;
-        let mentioned: FxHashSet<&str> = present_denied.iter().chain(&present).copied().collect();
-        let mut names: Vec<&str> = Vec::new();
-        let mut filtered: Vec<(&str, &Vec<Vec<LinuxSeccompArg>>)> = Vec::new();
-        for (name, granted) in perms.syscalls_sorted.iter() {
-            let name = name.as_str();
-            if mentioned.contains(name) || !known(name) {
-                continue;
-            }
-            match &granted.grant {
-                SyscallGrant::Any => names.push(name),
-                SyscallGrant::Filtered(sets) => filtered.push((name, sets)),
+    /// Sorts the names of allowing rule `r` by how each fits the grants, given the rule's arguments.
+    fn sort_by_fit(&self, r: &'a LinuxSyscall, names: &mut RuleNames<'a>) {
+        let args: &[LinuxSeccompArg] = r.args().as_deref().unwrap_or(&[]);
+        names.clear();
+        for name in r.names() {
+            match fit(self.perms, name, args, self.mask) {
+                Fit::Keep => names.kept.push(name),
+                Fit::Combine(sets) => names.split.push((name, sets)),
+                Fit::NotGranted if self.known(name) => names.removed.push(name),
+                Fit::NotGranted => names.unknown.push(name),
+                Fit::Unknown => names.unknown.push(name),
             }
         }
-        drop(mentioned);
+    }
+
+    /// `name` of allowing rule `r`, granted only under argument sets the rule lacks: one rule per set, each
+    /// the rule's arguments ∧ the set.
+    fn allow_with_granted_arguments(
+        &mut self,
+        ev: &mut Evaluation,
+        index: usize,
+        r: &LinuxSyscall,
+        name: &'n str,
+        sets: &[Vec<LinuxSeccompArg>],
+    ) {
+        self.present.push(name);
+        for set in sets {
+            self.out.push(Out::New(rule(
+                vec![name.to_string()],
+                r.action(),
+                r.errno_ret(),
+                Some(set.clone()),
+            )));
+        }
+        let any_arguments = r.args().as_deref().unwrap_or(&[]).is_empty();
+        ev.narrow(
+            "seccomp.arguments",
+            format!("linux.seccomp.syscalls[{index}].names"),
+            if any_arguments {
+                format!("{name} with any arguments")
+            } else {
+                format!("{name} with the rule's arguments")
+            },
+            format!(
+                "{name} only with the granted arguments ({} rules)",
+                sets.len()
+            ),
+        );
+    }
+
+    /// Turns a default that allows around: the granted names the rules do not mention are allowed
+    /// explicitly, the rest is left to the denying default.
+    fn allow_unmentioned_grants(
+        &mut self,
+        ev: &mut Evaluation,
+        default_action: LinuxSeccompAction,
+        unconfined: bool,
+    ) {
+        self.changed = true;
+        let Unmentioned { names, filtered } = self.unmentioned_grants();
         let count = names.len() + filtered.len();
         if !names.is_empty() {
-            out.push(Out::New(rule(
+            self.out.push(Out::New(rule(
                 names.iter().map(|s| s.to_string()).collect(),
                 LinuxSeccompAction::ScmpActAllow,
                 None,
                 None,
             )));
         }
-        present.extend_from_slice(&names);
+        self.present.extend_from_slice(&names);
         for (name, sets) in filtered {
-            present.push(name);
+            self.present.push(name);
             for set in sets {
-                out.push(Out::New(rule(
+                self.out.push(Out::New(rule(
                     vec![name.to_string()],
                     LinuxSeccompAction::ScmpActAllow,
                     None,
@@ -443,55 +463,84 @@ fn intersect<'a>(
         );
     }
 
-    // Names the base answers with a fixed errno (clone3 → ENOSYS, so glibc falls back to clone).
-    let mut errno_rules: Vec<(u32, Vec<String>)> = Vec::new();
-    for (name, errno) in &perms.syscall_errno {
-        let mentioned = present_denied.contains(&name.as_str())
-            || (perms.syscalls.contains_key(name) && present.contains(&name.as_str()));
-        if !mentioned && known(name) {
-            match errno_rules.iter_mut().find(|(e, _)| e == errno) {
-                Some((_, names)) => names.push(name.clone()),
-                None => errno_rules.push((*errno, vec![name.clone()])),
+    /// The granted names, known on the spec's architectures, that no rule of the result mentions yet.
+    fn unmentioned_grants(&self) -> Unmentioned<'n> {
+        let perms = self.perms;
+        let mentioned: FxHashSet<&str> = self
+            .present_denied
+            .iter()
+            .chain(&self.present)
+            .copied()
+            .collect();
+        let mut unmentioned = Unmentioned {
+            names: Vec::new(),
+            filtered: Vec::new(),
+        };
+        for (name, granted) in perms.syscalls_sorted.iter() {
+            let name = name.as_str();
+            if mentioned.contains(name) || !self.known(name) {
+                continue;
+            }
+            match &granted.grant {
+                SyscallGrant::Any => unmentioned.names.push(name),
+                SyscallGrant::Filtered(sets) => unmentioned.filtered.push((name, sets)),
             }
         }
+        unmentioned
     }
-    for (errno, names) in errno_rules {
-        changed = true;
-        ev.narrow(
-            "seccomp.errno",
-            "linux.seccomp.syscalls".into(),
-            format!("{} not answered", names.join(", ")),
-            format!("errno {errno}"),
-        );
-        out.push(Out::New(rule(
-            names,
-            LinuxSeccompAction::ScmpActErrno,
-            Some(errno),
-            None,
-        )));
+
+    /// Names the base answers with a fixed errno (clone3 → ENOSYS, so glibc falls back to clone): those
+    /// the result does not mention get a rule, one per errno.
+    fn answer_errno_names(&mut self, ev: &mut Evaluation) {
+        for (errno, names) in self.unanswered_errno_names() {
+            self.changed = true;
+            ev.narrow(
+                "seccomp.errno",
+                "linux.seccomp.syscalls".into(),
+                format!("{} not answered", names.join(", ")),
+                format!("errno {errno}"),
+            );
+            self.out.push(Out::New(rule(
+                names,
+                LinuxSeccompAction::ScmpActErrno,
+                Some(errno),
+                None,
+            )));
+        }
     }
-    (out, changed)
+
+    /// The base's errno names, known on the spec's architectures, that the result does not mention, grouped
+    /// by errno in the base's order.
+    fn unanswered_errno_names(&self) -> Vec<(u32, Vec<String>)> {
+        let perms = self.perms;
+        let mut errno_rules: Vec<(u32, Vec<String>)> = Vec::new();
+        for (name, errno) in &perms.syscall_errno {
+            let mentioned = self.present_denied.contains(&name.as_str())
+                || (perms.syscalls.contains_key(name) && self.present.contains(&name.as_str()));
+            if !mentioned && self.known(name) {
+                match errno_rules.iter_mut().find(|(e, _)| e == errno) {
+                    Some((_, names)) => names.push(name.clone()),
+                    None => errno_rules.push((*errno, vec![name.clone()])),
+                }
+            }
+        }
+        errno_rules
+    }
+}
+
+/// Granted names the rules do not mention, in name order: those granted with any arguments, and those
+/// granted only with argument sets.
+struct Unmentioned<'n> {
+    names: Vec<&'n str>,
+    filtered: Vec<(&'n str, &'n Vec<Vec<LinuxSeccompArg>>)>,
 }
 
 /// Granted names carry their mask; others (deny rules, drops) are looked up once per process.
 fn arch_mask_cached(perms: &Permissions, name: &str) -> u16 {
-    if let Some(granted) = perms.syscalls.get(name) {
-        return granted.arches;
+    match perms.syscalls.get(name) {
+        Some(granted) => granted.arches,
+        None => arch_mask_memoized(name),
     }
-    static OTHERS: OnceLock<Mutex<FxHashMap<String, u16>>> = OnceLock::new();
-    let mut others = OTHERS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(mask) = others.get(name) {
-        return *mask;
-    }
-    let mask = arch_mask(name);
-    // Bounded: a spec could carry many made-up names; past the bound they are simply looked up again.
-    if others.len() < 4096 {
-        others.insert(name.to_string(), mask);
-    }
-    mask
 }
 
 fn record_unknown(ev: &mut Evaluation, index: usize, names: &[&String], arches: &[Arch]) {

@@ -2,7 +2,7 @@
 
 use oci_spec::runtime::Spec;
 
-use super::Evaluation;
+use super::evaluation::Evaluation;
 use crate::permissions::Need;
 use crate::verdict::Violation;
 

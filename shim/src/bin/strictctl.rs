@@ -1,5 +1,0 @@
-//! `strictctl`: the strict shim's operator tool.
-
-fn main() {
-    std::process::exit(strict_shim::strictctl::main());
-}

@@ -1,0 +1,24 @@
+//! `strictctl gate`: the process that decides for the shim. The shim (`containerd-shim-strict-v2`) starts
+//! one per question (Create, Exec, Update) and writes the request on its stdin; the gate loads the
+//! configuration and the policy, answers on stdout and exits (`strict_protocol::gate` is the wire).
+//!
+//! - `serve.rs`: the process: read the request, check the protocol version, answer.
+//! - `decide.rs`: the decisions: config.json evaluated and the evaluated spec written back atomically
+//!   before the runtime reads it (enforce) or left as it came (complain); execs and updates judged against
+//!   the bundle's spec; failing closed when the configuration, profiles or connections do not load.
+//! - `record.rs`: every decision logged and appended to the audit trail.
+//! - `pods.rs`: what CRI's annotations say a container is, and the pod namespaces it may join.
+//! - `features.rs`: the runtime's seccomp flags (`runc features`), cached next to its state.
+//! - `logging.rs`: the gate's logs, into the shim's log fifo (containerd's log).
+
+pub mod decide;
+pub mod error;
+pub mod features;
+pub mod logging;
+pub mod pods;
+pub mod record;
+pub mod serve;
+
+pub use decide::{ConfigLoad, Gate};
+pub use error::GateError;
+pub use serve::{answer, serve};

@@ -1,0 +1,128 @@
+//! Pods as the gate sees them: a container's role from CRI's annotations, and the namespaces of its pod
+//! (from the shim's registry, `strict_protocol::PodNamespaces`) that an app container may join.
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use strict_policy::profile::schema::HostNamespace;
+use strict_protocol::annotations::{CONTAINER_TYPE, SANDBOX_ID};
+use strict_protocol::{NamespaceKind, PodNamespaces, PodRole};
+
+/// The role of the container whose spec this is.
+pub fn role(spec: &Spec) -> PodRole {
+    let annotations = spec.annotations().as_ref();
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
+    match (get(CONTAINER_TYPE), get(SANDBOX_ID)) {
+        (Some("sandbox"), _) => PodRole::Sandbox,
+        (Some("container"), Some(sandbox)) if !sandbox.is_empty() => PodRole::Container {
+            sandbox_id: sandbox.to_string(),
+        },
+        _ => PodRole::None,
+    }
+}
+
+/// The namespaces an app container of `spec`'s pod may join, out of the shim's registry; None for
+/// sandboxes and containers outside a pod. A sandbox the shim does not serve gives an empty set: nothing
+/// to join.
+pub fn namespaces_for(spec: &Spec, pods: &[PodNamespaces]) -> Option<strict_policy::PodNamespaces> {
+    let PodRole::Container { sandbox_id } = role(spec) else {
+        return None;
+    };
+    let known = pods.iter().find(|pod| pod.sandbox_id == sandbox_id);
+    Some(match known {
+        Some(pod) => to_policy(pod),
+        None => strict_policy::PodNamespaces {
+            sandbox_id,
+            ids: Vec::new(),
+        },
+    })
+}
+
+/// The registry's record as the policy judges it.
+fn to_policy(pod: &PodNamespaces) -> strict_policy::PodNamespaces {
+    strict_policy::PodNamespaces {
+        sandbox_id: pod.sandbox_id.clone(),
+        ids: pod
+            .ids
+            .iter()
+            .map(|(kind, id)| (host_namespace(*kind), *id))
+            .collect(),
+    }
+}
+
+fn host_namespace(kind: NamespaceKind) -> HostNamespace {
+    match kind {
+        NamespaceKind::Network => HostNamespace::Network,
+        NamespaceKind::Pid => HostNamespace::Pid,
+        NamespaceKind::Ipc => HostNamespace::Ipc,
+        NamespaceKind::Uts => HostNamespace::Uts,
+        NamespaceKind::Mount => HostNamespace::Mount,
+        NamespaceKind::Cgroup => HostNamespace::Cgroup,
+    }
+}
+
+/// Whether the spec gives the container a pid namespace of its own (a new one, not a path to another's).
+pub fn has_own_pid_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|linux| linux.namespaces().as_ref())
+        .is_some_and(|namespaces| {
+            namespaces
+                .iter()
+                .any(|ns| ns.typ() == LinuxNamespaceType::Pid && ns.path().is_none())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(annotations: serde_json::Value) -> Spec {
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.2.0", "root": {"path": "rootfs"}, "annotations": annotations
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_app_container_may_join_its_own_pods_namespaces_only() {
+        let sandbox = spec(serde_json::json!({
+            "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "s1"}));
+        let app = spec(serde_json::json!({
+            "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "s1"}));
+        assert_eq!(role(&sandbox), PodRole::Sandbox);
+        assert_eq!(
+            role(&app),
+            PodRole::Container {
+                sandbox_id: "s1".into()
+            }
+        );
+        let pods = vec![
+            PodNamespaces {
+                sandbox_id: "s0".into(),
+                ids: vec![(NamespaceKind::Network, (4, 1))],
+            },
+            PodNamespaces {
+                sandbox_id: "s1".into(),
+                ids: vec![
+                    (NamespaceKind::Network, (4, 2)),
+                    (NamespaceKind::Mount, (4, 3)),
+                ],
+            },
+        ];
+        assert_eq!(namespaces_for(&sandbox, &pods), None);
+        assert_eq!(namespaces_for(&spec(serde_json::json!({})), &pods), None);
+        let joinable = namespaces_for(&app, &pods).unwrap();
+        assert_eq!(joinable.sandbox_id, "s1");
+        assert!(joinable.contains(HostNamespace::Network, (4, 2)));
+        assert!(joinable.contains(HostNamespace::Mount, (4, 3)));
+        assert!(!joinable.contains(HostNamespace::Network, (4, 1)));
+        // Before the shim knows the sandbox: an empty set, so every non-host path is refused.
+        assert!(namespaces_for(&app, &[]).unwrap().ids.is_empty());
+    }
+
+    #[test]
+    fn every_namespace_kind_maps_to_the_policys() {
+        for kind in NamespaceKind::ALL {
+            assert_eq!(host_namespace(kind).proc_name(), kind.proc_name());
+        }
+    }
+}
