@@ -64,8 +64,7 @@ fn strip(text: &str) -> String {
             }
             out.push_str("\"\"");
             i += (j + 1).min(rest.len());
-        } else if let Some(m) = char_literal.find(rest)
-        {
+        } else if let Some(m) = char_literal.find(rest) {
             out.push_str("' '");
             i += m.end();
         } else {
