@@ -15,32 +15,20 @@ pub struct DeviceNode {
 }
 
 /// A namespace's identity: the device and inode of its nsfs file.
-pub type NamespaceId = (u64, u64);
+pub use strict_protocol::NamespaceId;
 
 /// The namespaces of one pod, as the shim recorded them when its sandbox (and its other containers)
 /// passed the gate. An app container may join these and no others: the sandbox's own decision (host
-/// network allowed or not, say) already covered them. The shim sends them to its gate process as JSON.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PodNamespaces {
-    /// The pod's sandbox id (`io.kubernetes.cri.sandbox-id`), for messages.
-    pub sandbox_id: String,
-    pub ids: Vec<(HostNamespace, NamespaceId)>,
-}
+/// network allowed or not, say) already covered them.
+pub use strict_protocol::PodNamespaces;
 
-impl PodNamespaces {
-    pub fn contains(&self, kind: HostNamespace, id: NamespaceId) -> bool {
-        self.ids.contains(&(kind, id))
-    }
-
-    /// Records the namespaces of process `pid` (the sandbox's pause, or another container's init).
-    pub fn add_process(&mut self, host: &dyn HostView, pid: u32) {
-        for kind in HostNamespace::ALL {
-            let path = PathBuf::from(format!("/proc/{pid}/ns/{}", kind.proc_name()));
-            if let Ok(id) = host.namespace_id(&path) {
-                if !self.contains(kind, id) {
-                    self.ids.push((kind, id));
-                }
-            }
+/// Adds the namespaces of process `pid` (a sandbox's pause, or another container's init) to `pod`, as
+/// `host` sees them.
+pub fn add_process_namespaces(pod: &mut PodNamespaces, host: &dyn HostView, pid: u32) {
+    for kind in HostNamespace::ALL {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/{}", kind.proc_name()));
+        if let Ok(id) = host.namespace_id(&path) {
+            pod.add(kind, id);
         }
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use strict_policy::host::add_process_namespaces;
 use strict_policy::{Outcome, PolicyConfig};
 
 #[test]
@@ -409,7 +410,7 @@ fn an_app_container_joins_only_its_own_pods_namespaces() {
         sandbox_id: "pod-a".into(),
         ..PodNamespaces::default()
     };
-    pod.add_process(&host, 4242);
+    add_process_namespaces(&mut pod, &host, 4242);
     assert_eq!(
         pod.ids.len(),
         strict_policy::profile::schema::HostNamespace::ALL.len()
@@ -455,7 +456,7 @@ fn an_app_container_joins_only_its_own_pods_namespaces() {
         sandbox_id: "pod-h".into(),
         ..PodNamespaces::default()
     };
-    host_pod.add_process(&host, 1);
+    add_process_namespaces(&mut host_pod, &host, 1);
     let mut s = spec();
     s["linux"]["namespaces"][4] = json!({"type": "network", "path": "/proc/1/ns/net"});
     assert!(eval(&s, Some(&host_pod)).runs());

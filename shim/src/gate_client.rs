@@ -30,6 +30,7 @@ use strict_protocol::{Admitted, Answer, Envelope, PodNamespaces, Request};
 
 use crate::error::{Error, Result};
 use crate::exits::Exits;
+use crate::logging;
 
 /// How long a gate may take to answer. It reads the host's connections (bounded by `source_timeout`,
 /// 5 s by default) and may ask runc for its features; one that hangs is killed and the request refused,
@@ -176,7 +177,7 @@ impl GateProcesses {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(logging::child_stderr());
         if self.debug {
             command.env(DEBUG_ENV, "1");
         }

@@ -8,9 +8,10 @@
 //! brings a regex engine (~0.7 MB of code) into every long-running shim for span-field matching the shim
 //! never needs.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::process::Stdio;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,6 +28,9 @@ pub fn filter(debug: bool, env: Option<&str>) -> Targets {
         .unwrap_or_else(|| Targets::new().with_default(level))
 }
 
+/// The log fifo as the shim opened it, for its gate processes' stderr.
+static LOG_FIFO: OnceLock<File> = OnceLock::new();
+
 pub fn init(debug: bool) {
     let filter = filter(debug, std::env::var("STRICT_LOG").ok().as_deref());
     let format = tracing_subscriber::fmt::layer()
@@ -34,15 +38,31 @@ pub fn init(debug: bool) {
         .with_target(false);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match open_log_fifo() {
-        Ok(fifo) => registry
-            .with(format.with_writer(Mutex::new(fifo)))
-            .try_init(),
+        Ok(fifo) => {
+            if let Ok(copy) = fifo.try_clone() {
+                let _ = LOG_FIFO.set(copy);
+            }
+            registry
+                .with(format.with_writer(Mutex::new(fifo)))
+                .try_init()
+        }
         Err(_) => registry
             .with(format.with_writer(std::io::stderr))
             .try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// Where a child's stderr goes: the shim's own log (containerd's log), so that a gate process logs to
+/// stderr and its lines land next to the shim's; the shim's stderr when it has no log fifo. A line is one
+/// write, below the pipe's atomic size, so the two never interleave within a line.
+pub fn child_stderr() -> Stdio {
+    LOG_FIFO
+        .get()
+        .and_then(|fifo| fifo.try_clone().ok())
+        .map(Stdio::from)
+        .unwrap_or_else(Stdio::inherit)
 }
 
 /// The bundle's `log` fifo, opened without waiting for a reader (a shim started by hand must not hang on

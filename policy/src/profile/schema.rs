@@ -187,54 +187,8 @@ impl<'de> Deserialize<'de> for SysctlPattern {
     }
 }
 
-#[derive(
-    Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, Hash, PartialOrd, Ord,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum HostNamespace {
-    Network,
-    Pid,
-    Ipc,
-    Uts,
-    Mount,
-    Cgroup,
-}
-
-impl HostNamespace {
-    pub const ALL: [HostNamespace; 6] = [
-        HostNamespace::Pid,
-        HostNamespace::Network,
-        HostNamespace::Ipc,
-        HostNamespace::Uts,
-        HostNamespace::Mount,
-        HostNamespace::Cgroup,
-    ];
-
-    /// The name of the namespace file under /proc/<pid>/ns/.
-    pub fn proc_name(self) -> &'static str {
-        match self {
-            HostNamespace::Network => "net",
-            HostNamespace::Pid => "pid",
-            HostNamespace::Ipc => "ipc",
-            HostNamespace::Uts => "uts",
-            HostNamespace::Mount => "mnt",
-            HostNamespace::Cgroup => "cgroup",
-        }
-    }
-}
-
-impl fmt::Display for HostNamespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HostNamespace::Network => "network",
-            HostNamespace::Pid => "pid",
-            HostNamespace::Ipc => "ipc",
-            HostNamespace::Uts => "uts",
-            HostNamespace::Mount => "mount",
-            HostNamespace::Cgroup => "cgroup",
-        })
-    }
-}
+/// The kinds of namespace, as the shim records them for a pod and the profiles name them.
+pub use strict_protocol::NamespaceKind as HostNamespace;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

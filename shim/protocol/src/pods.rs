@@ -15,7 +15,8 @@ pub enum PodRole {
     None,
 }
 
-/// The kinds of namespace a pod's members share, as `/proc/PID/ns/` names them (JSON: lowercase).
+/// The kinds of namespace a container may share with the host or its pod, as `/proc/PID/ns/` names them
+/// (JSON and the vendor profiles: lowercase). The policy calls it `HostNamespace`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NamespaceKind {
@@ -47,6 +48,20 @@ impl NamespaceKind {
             NamespaceKind::Mount => "mnt",
             NamespaceKind::Cgroup => "cgroup",
         }
+    }
+}
+
+impl std::fmt::Display for NamespaceKind {
+    /// The name in JSON and in the vendor profiles.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NamespaceKind::Network => "network",
+            NamespaceKind::Pid => "pid",
+            NamespaceKind::Ipc => "ipc",
+            NamespaceKind::Uts => "uts",
+            NamespaceKind::Mount => "mount",
+            NamespaceKind::Cgroup => "cgroup",
+        })
     }
 }
 

@@ -1,11 +1,8 @@
-//! The gate's logs: into the `log` fifo of the bundle the shim runs in (a gate inherits the shim's working
-//! directory), so they appear in containerd's log next to the shim's; stderr when there is no fifo.
-//! `STRICT_LOG` overrides the level, as for the shim.
+//! The gate's logs, on stderr: the shim hands a gate its own log fifo as stderr, so the lines land in
+//! containerd's log next to the shim's; run by hand, they reach the terminal. `STRICT_LOG` overrides the
+//! level (a level, or `target=level` directives separated by commas), as for the shim.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -23,34 +20,11 @@ pub fn init(debug: bool) {
         .unwrap_or_else(|| Targets::new().with_default(level));
     let format = tracing_subscriber::fmt::layer()
         .with_ansi(false)
-        .with_target(false);
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match open_log_fifo() {
-        Ok(fifo) => registry
-            .with(format.with_writer(Mutex::new(fifo)))
-            .try_init(),
-        Err(_) => registry
-            .with(format.with_writer(std::io::stderr))
-            .try_init(),
-    };
+        .with_target(false)
+        .with_writer(std::io::stderr);
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
-}
-
-/// The `log` fifo, opened without waiting for a reader (a gate must never hang on its log): with no reader
-/// the open fails and the logs go to stderr. Writes block again once it is open, so no line is dropped.
-fn open_log_fifo() -> std::io::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let fifo = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("log")?;
-    // SAFETY: fcntl(2) on a descriptor this function owns.
-    unsafe {
-        let flags = libc::fcntl(fifo.as_raw_fd(), libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fifo.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
-    }
-    Ok(fifo)
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(format)
+        .try_init();
 }

@@ -1,10 +1,9 @@
 //! Pods as the gate sees them: a container's role from CRI's annotations, and the namespaces of its pod
-//! (from the shim's registry, `strict_protocol::PodNamespaces`) that an app container may join.
+//! (from the shim's registry) that an app container may join.
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use strict_policy::profile::schema::HostNamespace;
 use strict_protocol::annotations::{CONTAINER_TYPE, SANDBOX_ID};
-use strict_protocol::{NamespaceKind, PodNamespaces, PodRole};
+use strict_protocol::{PodNamespaces, PodRole};
 
 /// The role of the container whose spec this is.
 pub fn role(spec: &Spec) -> PodRole {
@@ -22,41 +21,15 @@ pub fn role(spec: &Spec) -> PodRole {
 /// The namespaces an app container of `spec`'s pod may join, out of the shim's registry; None for
 /// sandboxes and containers outside a pod. A sandbox the shim does not serve gives an empty set: nothing
 /// to join.
-pub fn namespaces_for(spec: &Spec, pods: &[PodNamespaces]) -> Option<strict_policy::PodNamespaces> {
+pub fn namespaces_for(spec: &Spec, pods: &[PodNamespaces]) -> Option<PodNamespaces> {
     let PodRole::Container { sandbox_id } = role(spec) else {
         return None;
     };
     let known = pods.iter().find(|pod| pod.sandbox_id == sandbox_id);
-    Some(match known {
-        Some(pod) => to_policy(pod),
-        None => strict_policy::PodNamespaces {
-            sandbox_id,
-            ids: Vec::new(),
-        },
-    })
-}
-
-/// The registry's record as the policy judges it.
-fn to_policy(pod: &PodNamespaces) -> strict_policy::PodNamespaces {
-    strict_policy::PodNamespaces {
-        sandbox_id: pod.sandbox_id.clone(),
-        ids: pod
-            .ids
-            .iter()
-            .map(|(kind, id)| (host_namespace(*kind), *id))
-            .collect(),
-    }
-}
-
-fn host_namespace(kind: NamespaceKind) -> HostNamespace {
-    match kind {
-        NamespaceKind::Network => HostNamespace::Network,
-        NamespaceKind::Pid => HostNamespace::Pid,
-        NamespaceKind::Ipc => HostNamespace::Ipc,
-        NamespaceKind::Uts => HostNamespace::Uts,
-        NamespaceKind::Mount => HostNamespace::Mount,
-        NamespaceKind::Cgroup => HostNamespace::Cgroup,
-    }
+    Some(known.cloned().unwrap_or(PodNamespaces {
+        sandbox_id,
+        ids: Vec::new(),
+    }))
 }
 
 /// Whether the spec gives the container a pid namespace of its own (a new one, not a path to another's).
@@ -74,6 +47,7 @@ pub fn has_own_pid_namespace(spec: &Spec) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strict_protocol::NamespaceKind;
 
     fn spec(annotations: serde_json::Value) -> Spec {
         serde_json::from_value(serde_json::json!({
@@ -112,17 +86,10 @@ mod tests {
         assert_eq!(namespaces_for(&spec(serde_json::json!({})), &pods), None);
         let joinable = namespaces_for(&app, &pods).unwrap();
         assert_eq!(joinable.sandbox_id, "s1");
-        assert!(joinable.contains(HostNamespace::Network, (4, 2)));
-        assert!(joinable.contains(HostNamespace::Mount, (4, 3)));
-        assert!(!joinable.contains(HostNamespace::Network, (4, 1)));
+        assert!(joinable.contains(NamespaceKind::Network, (4, 2)));
+        assert!(joinable.contains(NamespaceKind::Mount, (4, 3)));
+        assert!(!joinable.contains(NamespaceKind::Network, (4, 1)));
         // Before the shim knows the sandbox: an empty set, so every non-host path is refused.
         assert!(namespaces_for(&app, &[]).unwrap().ids.is_empty());
-    }
-
-    #[test]
-    fn every_namespace_kind_maps_to_the_policys() {
-        for kind in NamespaceKind::ALL {
-            assert_eq!(host_namespace(kind).proc_name(), kind.proc_name());
-        }
     }
 }
