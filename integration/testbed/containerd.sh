@@ -74,7 +74,7 @@ state = "$run/state"
       privileged_without_host_devices = true
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-complain.options]
         ConfigPath = "$run/strict-complain.toml"
-    # A node whose snap has only `network` connected (the tests' other half of each grant).
+    # A node whose snap has only the network interface connected (the tests' other half of each grant).
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-minimal]
       runtime_type = "io.containerd.strict.v2"
       runtime_path = "$shim_dir/containerd-shim-strict-v2"
