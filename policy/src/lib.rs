@@ -9,6 +9,7 @@ mod arches;
 pub mod config;
 pub mod document;
 pub mod error;
+pub mod fields;
 pub mod host;
 pub mod pattern;
 pub mod permissions;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process, Spec};
 
+use super::process::{privileged_rlimit, LOWEST_OOM_SCORE_ADJ};
 use crate::profile::schema::capability_name;
 use crate::verdict::{Verdict, Violation};
 
@@ -38,6 +39,18 @@ pub fn evaluate_exec(container: &Spec, exec: &Process) -> Verdict {
         ));
         return verdict;
     };
+    if exec.capabilities().is_none() {
+        verdict.violations.push(
+            Violation::new(
+                "exec.capabilities-absent",
+                "process.capabilities".into(),
+                "(absent)".into(),
+                "the exec process lists no capabilities, so runc would give it all of its own"
+                    .into(),
+            )
+            .remedy("exec with the container's capabilities"),
+        );
+    }
     let allowed = all_of(own.capabilities());
     let mut extra: Vec<String> = all_of(exec.capabilities())
         .difference(&allowed)
@@ -98,7 +111,89 @@ pub fn evaluate_exec(container: &Spec, exec: &Process) -> Verdict {
             .remedy("exec under the container's AppArmor profile"),
         );
     }
+    judge_groups(own, exec, &mut verdict);
+    judge_process_settings(own, exec, &mut verdict);
     verdict
+}
+
+/// An exec's groups are the container's own: a group the container does not have (`disk`, `kvm`...) opens
+/// what is group-owned below its mounts.
+fn judge_groups(own: &Process, exec: &Process, verdict: &mut Verdict) {
+    let mut held: BTreeSet<u32> = own
+        .user()
+        .additional_gids()
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    held.insert(own.user().gid());
+    let asked = std::iter::once(("process.user.gid".to_string(), exec.user().gid())).chain(
+        exec.user()
+            .additional_gids()
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, gid)| (format!("process.user.additionalGids[{i}]"), *gid)),
+    );
+    for (field, gid) in asked.filter(|(_, gid)| !held.contains(gid)) {
+        verdict.violations.push(
+            Violation::new(
+                "exec.user",
+                field,
+                gid.to_string(),
+                format!("the exec process asks for group {gid}, which the container's process does not have"),
+            )
+            .remedy("exec with the container's groups"),
+        );
+    }
+}
+
+/// Scheduling, I/O priority, OOM score and resource limits: an exec may not have more than the container.
+fn judge_process_settings(own: &Process, exec: &Process, verdict: &mut Verdict) {
+    let mut differs = |field: &str, what: String| {
+        verdict.violations.push(
+            Violation::new("exec.process", field.into(), what.clone(), what)
+                .remedy("exec with the container's own settings"),
+        );
+    };
+    if exec.scheduler().is_some() && exec.scheduler() != own.scheduler() {
+        differs(
+            "process.scheduler",
+            "the exec process asks for another scheduler than the container's".into(),
+        );
+    }
+    if exec.io_priority().is_some() && exec.io_priority() != own.io_priority() {
+        differs(
+            "process.ioPriority",
+            "the exec process asks for another I/O priority than the container's".into(),
+        );
+    }
+    let floor = own.oom_score_adj().unwrap_or(LOWEST_OOM_SCORE_ADJ);
+    if let Some(adj) = exec.oom_score_adj().filter(|adj| *adj < floor) {
+        differs(
+            "process.oomScoreAdj",
+            format!("the exec process asks for OOM score adjustment {adj}, below the container's {floor}"),
+        );
+    }
+    for (index, rlimit) in exec.rlimits().iter().flatten().enumerate() {
+        let Some((violation, _)) = privileged_rlimit(index, rlimit) else {
+            continue;
+        };
+        let within = own.rlimits().iter().flatten().any(|theirs| {
+            theirs.typ() == rlimit.typ()
+                && theirs.hard() >= rlimit.hard()
+                && theirs.soft() >= rlimit.soft()
+        });
+        if !within {
+            differs(
+                &violation.field,
+                format!(
+                    "the exec process asks for {}, more than the container's",
+                    violation.value
+                ),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +249,8 @@ mod tests {
                 ("exec.no-new-privileges", "false"),
                 ("exec.user", "0"),
                 ("exec.apparmor", "unconfined"),
+                // gid 0, which the container's process (gid 1000) does not have.
+                ("exec.user", "0"),
             ]
         );
         assert!(verdict

@@ -10,7 +10,9 @@ mod hooks;
 mod mounts;
 mod namespaces;
 mod privileged;
+mod process;
 mod seccomp;
+mod spec_fields;
 mod sysctls;
 
 pub use exec::evaluate_exec;
@@ -44,6 +46,8 @@ pub fn evaluate_in_pod(
     // A privileged spec is one bundle of effects; when it is allowed those effects are not checked one by
     // one, and when it is refused they are reported once, as `privileged`.
     let privileged = privileged::check(spec, &mut ev);
+    spec_fields::check(spec, &mut ev);
+    process::check(spec, &mut ev, privileged);
     hooks::check(spec, &mut ev);
     mounts::check(spec, &mut ev, privileged);
     devices::check(spec, &mut ev, privileged);
