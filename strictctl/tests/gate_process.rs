@@ -115,8 +115,19 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
         matches!(&error, Error::Refused(m) if m.contains("CAP_SYS_ADMIN")),
         "{error:?}"
     );
-    let plain = serde_json::json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true});
-    gate.exec("c1", "e2", &narrowed, plain.to_string().as_bytes())
+    // One that lists no capabilities would get all of runc's: refused (absent is not empty).
+    let absent = serde_json::json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true});
+    let error = gate
+        .exec("c1", "e2", &narrowed, absent.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Refused(m) if m.contains("lists no capabilities")),
+        "{error:?}"
+    );
+    let plain = serde_json::json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true,
+                                   "capabilities": {"bounding": [], "effective": [], "permitted": []}});
+    gate.exec("c1", "e3", &narrowed, plain.to_string().as_bytes())
         .await
         .unwrap();
 
@@ -136,7 +147,7 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
 
     // Every decision reached the audit trail, written by the gate processes.
     let trail = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
-    assert_eq!(trail.lines().count(), 6, "{trail}");
+    assert_eq!(trail.lines().count(), 7, "{trail}");
 
     // A gate that dies without answering, answers nonsense or hangs (killed at the deadline) is a
     // refusal that says so.
