@@ -147,7 +147,7 @@ pub const SPEC: &[Field] = &[
     judged("linux.seccomp.flags", "seccomp.flags"),
     refused("linux.mountLabel", "linux.mount-label"),
     refused("linux.intelRdt", "linux.intel-rdt"),
-    refused("linux.netDevices", "linux.net-devices"),
+    judged("linux.netDevices", "namespace.net-devices"),
     judged("linux.personality", "linux.personality"),
     harmless(
         "linux.memoryPolicy",

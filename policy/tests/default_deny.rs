@@ -265,3 +265,28 @@ fn an_exec_may_not_have_more_than_its_container() {
         Vec::<&str>::new()
     );
 }
+
+#[test]
+fn every_namespace_entry_counts_and_a_mount_namespace_is_the_containers_own() {
+    // Namespaces: pid, ipc, uts, mount, network, cgroup (common::spec()).
+    let duplicate = refused_by(|s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "network", "path": "/proc/1/ns/net"}))
+    });
+    assert_eq!(duplicate, ["namespace.duplicate"]);
+    // Outside a pod, another process's mount namespace is refused; its network namespace is not the
+    // host's and may be joined (ctr --with-ns), as before.
+    assert_eq!(
+        refused_by(
+            |s| s["linux"]["namespaces"][3] = json!({"type": "mount", "path": "/proc/4242/ns/mnt"})
+        ),
+        ["namespace.foreign"]
+    );
+    assert_eq!(
+        refused_by(|s| s["linux"]["namespaces"][4] =
+            json!({"type": "network", "path": "/proc/4242/ns/net"})),
+        Vec::<&str>::new()
+    );
+}

@@ -35,10 +35,23 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
     let namespaces: &[LinuxNamespace] = linux.namespaces().as_deref().unwrap_or(&[]);
     let mut add_cgroup = false;
     for namespace in HostNamespace::ALL {
-        let found = namespaces
+        let mut entries = namespaces
             .iter()
             .enumerate()
-            .find(|(_, n)| n.typ() == oci_type(namespace));
+            .filter(|(_, n)| n.typ() == oci_type(namespace));
+        let found = entries.next();
+        // One entry per type: which of two the runtime honours is its own business, not the gate's.
+        for (index, _) in entries {
+            ev.refuse(
+                Violation::new(
+                    "namespace.duplicate",
+                    format!("linux.namespaces[{index}]"),
+                    namespace.to_string(),
+                    format!("linux.namespaces[{index}] is a second {namespace} namespace"),
+                )
+                .remedy("list each namespace type once"),
+            );
+        }
         let (field, how) = match found {
             None => (
                 "linux.namespaces".to_string(),
@@ -55,6 +68,23 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                         format!("{} is the host's {namespace} namespace", path.display()),
                     ),
                     Ok(_) => {
+                        if ev.pod.is_none() && namespace == HostNamespace::Mount {
+                            // Another container's files, whatever grants its mounts had.
+                            let field = field();
+                            ev.refuse(
+                                Violation::new(
+                                    "namespace.foreign",
+                                    field.clone(),
+                                    path.display().to_string(),
+                                    format!(
+                                        "{field} {} is another process's mount namespace",
+                                        path.display()
+                                    ),
+                                )
+                                .remedy("a container's mount namespace is its own; only a pod's containers share"),
+                            );
+                            continue;
+                        }
                         if let Some(pod) = ev.pod {
                             let field = field();
                             ev.refuse(

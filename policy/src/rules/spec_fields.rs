@@ -74,15 +74,6 @@ pub(crate) fn check(spec: &Spec, ev: &mut Evaluation) {
     if linux.intel_rdt().is_some() {
         refuse_set(ev, "linux.intel-rdt", "linux.intelRdt", "(set)");
     }
-    if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-        let names: Vec<&str> = devices.keys().map(String::as_str).collect();
-        refuse_set(
-            ev,
-            "linux.net-devices",
-            "linux.netDevices",
-            &names.join(","),
-        );
-    }
     if let Some(seccomp) = linux.seccomp() {
         if let Some(path) = seccomp.listener_path() {
             refuse_set(
