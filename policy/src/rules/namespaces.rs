@@ -68,38 +68,32 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                         format!("{} is the host's {namespace} namespace", path.display()),
                     ),
                     Ok(_) => {
-                        if ev.pod.is_none() && namespace == HostNamespace::Mount {
-                            // Another container's files, whatever grants its mounts had.
+                        // Inside a pod, only the pod's own; outside one, never another process's
+                        // mount namespace (its files, whatever grants its mounts had).
+                        let why = match ev.pod {
+                            Some(pod) => Some((
+                                format!(
+                                    "is not a {namespace} namespace of this pod (sandbox {})",
+                                    pod.sandbox_id
+                                ),
+                                "a container may join only its own pod's namespaces",
+                            )),
+                            None if namespace == HostNamespace::Mount => Some((
+                                "is another process's mount namespace".to_string(),
+                                "a container's mount namespace is its own; only a pod's containers share",
+                            )),
+                            None => None,
+                        };
+                        if let Some((why, remedy)) = why {
                             let field = field();
                             ev.refuse(
                                 Violation::new(
                                     "namespace.foreign",
                                     field.clone(),
                                     path.display().to_string(),
-                                    format!(
-                                        "{field} {} is another process's mount namespace",
-                                        path.display()
-                                    ),
+                                    format!("{field} {} {why}", path.display()),
                                 )
-                                .remedy("a container's mount namespace is its own; only a pod's containers share"),
-                            );
-                            continue;
-                        }
-                        if let Some(pod) = ev.pod {
-                            let field = field();
-                            ev.refuse(
-                                Violation::new(
-                                    "namespace.foreign",
-                                    field.clone(),
-                                    path.display().to_string(),
-                                    format!(
-                                        "{field} {} is not a {namespace} namespace of this pod \
-                                         (sandbox {})",
-                                        path.display(),
-                                        pod.sandbox_id
-                                    ),
-                                )
-                                .remedy("a container may join only its own pod's namespaces"),
+                                .remedy(remedy),
                             );
                         }
                         continue;
