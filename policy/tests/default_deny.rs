@@ -290,3 +290,54 @@ fn every_namespace_entry_counts_and_a_mount_namespace_is_the_containers_own() {
         Vec::<&str>::new()
     );
 }
+
+#[test]
+fn kernel_filesystems_belong_at_their_place_and_nothing_is_remounted() {
+    // A second procfs outside /proc escapes its masks and read-only paths.
+    let second_proc = refused_by(|s| {
+        s["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/host-proc", "type": "proc", "source": "proc", "options": ["nosuid"]}),
+        )
+    });
+    assert_eq!(second_proc, ["mount.place"]);
+    let sysfs_elsewhere = refused_by(|s| {
+        s["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/mnt/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]}),
+        )
+    });
+    assert_eq!(sysfs_elsewhere, ["mount.place"]);
+    let host_ptys = refused_by(|s| {
+        s["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec"]}),
+        )
+    });
+    assert_eq!(host_ptys, ["mount.place"]);
+    let remount = refused_by(|s| {
+        s["mounts"][1]["options"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("remount"))
+    });
+    assert_eq!(remount, ["mount.remount"]);
+    // What containerd writes runs: devpts with newinstance, mqueue, a tmpfs anywhere, cgroup.
+    let ordinary = refused_by(|s| {
+        let mounts = s["mounts"].as_array_mut().unwrap();
+        mounts.push(
+            json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        );
+        mounts.push(
+            json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"]}),
+        );
+        mounts.push(
+            json!({"destination": "/run/cache", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "size=65536k"]}),
+        );
+        mounts.push(
+            json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"]}),
+        );
+    });
+    assert_eq!(ordinary, Vec::<&str>::new());
+}

@@ -54,6 +54,19 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
         for (index, mount) in mounts.iter_mut().enumerate() {
             let options: &[String] = mount.options().as_deref().unwrap_or(&[]);
             let typ = mount.typ().as_deref();
+            if options.iter().any(|o| o == "remount") {
+                // A remount changes a mount that already exists, whichever it is, not a new one.
+                ev.refuse(Violation::new(
+                    "mount.remount",
+                    format!("mounts[{index}].options"),
+                    "remount".into(),
+                    format!(
+                        "mounts[{index}] remounts {} instead of mounting something new there",
+                        mount.destination().display()
+                    ),
+                ));
+                continue;
+            }
             if is_bind(typ, options) {
                 let shared = options.iter().any(|o| is_shared(o));
                 let source = mount.source().as_deref().unwrap_or(Path::new(""));
@@ -85,6 +98,10 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                 );
                 continue;
             };
+            if let Some(violation) = misplaced(index, typ, mount.destination(), options) {
+                ev.refuse(violation);
+                continue;
+            }
             // A writable sysfs or cgroupfs reaches host-wide kernel knobs: narrowed to read-only.
             let kernel_fs = matches!(typ, "sysfs" | "cgroup" | "cgroup2");
             if kernel_fs && !skip_privileged_effects && access_of(options) == Access::Rw {
@@ -102,6 +119,50 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
         }
     }
     check_rootfs(spec, ev, shared_granted);
+}
+
+/// Where each kernel filesystem belongs in a container (as runc's and containerd's default specs put
+/// them); a second procfs or sysfs elsewhere would escape the masks and read-only paths set on these.
+/// tmpfs may go anywhere. This is where Linux keeps them, not a grant: the types themselves are granted by
+/// the base profile's `mount_types`.
+const KERNEL_FS_PLACES: [(&str, &str); 6] = [
+    ("proc", "/proc"),
+    ("sysfs", "/sys"),
+    ("cgroup", "/sys/fs/cgroup"),
+    ("cgroup2", "/sys/fs/cgroup"),
+    ("mqueue", "/dev/mqueue"),
+    ("devpts", "/dev/pts"),
+];
+
+/// A kernel filesystem away from its place, or a devpts that would share the host's ptys.
+fn misplaced(index: usize, typ: &str, destination: &Path, options: &[String]) -> Option<Violation> {
+    let (_, place) = KERNEL_FS_PLACES.iter().find(|(t, _)| *t == typ)?;
+    if destination != Path::new(place) {
+        return Some(
+            Violation::new(
+                "mount.place",
+                format!("mounts[{index}].destination"),
+                destination.display().to_string(),
+                format!(
+                    "mounts[{index}] mounts {typ} at {}, not at {place}",
+                    destination.display()
+                ),
+            )
+            .remedy(format!("{typ} belongs at {place} only")),
+        );
+    }
+    if typ == "devpts" && !options.iter().any(|o| o == "newinstance") {
+        return Some(
+            Violation::new(
+                "mount.place",
+                format!("mounts[{index}].options"),
+                options.join(","),
+                format!("mounts[{index}] mounts devpts without newinstance: the host's terminals"),
+            )
+            .remedy("mount devpts with newinstance"),
+        );
+    }
+    None
 }
 
 /// The root filesystem: relative to the bundle as containerd writes it, or an absolute host path that is
