@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process, Spec};
 
-use super::process::{privileged_rlimit, LOWEST_OOM_SCORE_ADJ};
+use super::process::{privileged_rlimit, spec_name, LOWEST_OOM_SCORE_ADJ};
 use crate::profile::schema::capability_name;
 use crate::verdict::{Verdict, Violation};
 
@@ -150,28 +150,44 @@ fn judge_groups(own: &Process, exec: &Process, verdict: &mut Verdict) {
 
 /// Scheduling, I/O priority, OOM score and resource limits: an exec may not have more than the container.
 fn judge_process_settings(own: &Process, exec: &Process, verdict: &mut Verdict) {
-    let mut differs = |field: &str, what: String| {
+    let mut differs = |field: &str, value: String, summary: String| {
         verdict.violations.push(
-            Violation::new("exec.process", field.into(), what.clone(), what)
+            Violation::new("exec.process", field.into(), value, summary)
                 .remedy("exec with the container's own settings"),
         );
     };
-    if exec.scheduler().is_some() && exec.scheduler() != own.scheduler() {
+    if let Some(scheduler) = exec
+        .scheduler()
+        .as_ref()
+        .filter(|s| Some(*s) != own.scheduler().as_ref())
+    {
+        let policy = spec_name(&scheduler.policy());
         differs(
             "process.scheduler",
-            "the exec process asks for another scheduler than the container's".into(),
+            policy.clone(),
+            format!("the exec process asks for scheduler {policy}, which is not the container's"),
         );
     }
-    if exec.io_priority().is_some() && exec.io_priority() != own.io_priority() {
+    if let Some(io) = exec
+        .io_priority()
+        .as_ref()
+        .filter(|io| Some(*io) != own.io_priority().as_ref())
+    {
+        let class = spec_name(&io.class());
         differs(
             "process.ioPriority",
-            "the exec process asks for another I/O priority than the container's".into(),
+            format!("{class} {}", io.priority()),
+            format!(
+                "the exec process asks for I/O priority {class} {}, which is not the container's",
+                io.priority()
+            ),
         );
     }
     let floor = own.oom_score_adj().unwrap_or(LOWEST_OOM_SCORE_ADJ);
     if let Some(adj) = exec.oom_score_adj().filter(|adj| *adj < floor) {
         differs(
             "process.oomScoreAdj",
+            adj.to_string(),
             format!("the exec process asks for OOM score adjustment {adj}, below the container's {floor}"),
         );
     }
@@ -187,6 +203,7 @@ fn judge_process_settings(own: &Process, exec: &Process, verdict: &mut Verdict) 
         if !within {
             differs(
                 &violation.field,
+                violation.value.clone(),
                 format!(
                     "the exec process asks for {}, more than the container's",
                     violation.value

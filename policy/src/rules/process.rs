@@ -71,8 +71,8 @@ fn fill_absent_capabilities(process: &mut Process, ev: &mut Evaluation) {
     if process.capabilities().is_some() {
         return;
     }
-    let none = LinuxCapabilities::default();
-    let mut empty = none.clone();
+    // oci-spec's default holds the runtime's default set: every set is emptied explicitly.
+    let mut empty = LinuxCapabilities::default();
     empty.set_bounding(Some(Default::default()));
     empty.set_effective(Some(Default::default()));
     empty.set_inheritable(Some(Default::default()));
@@ -195,7 +195,7 @@ pub(crate) fn privileged_rlimit(
 }
 
 /// An enum value as the spec spells it (`SCHED_FIFO`, `RLIMIT_RTPRIO`).
-fn spec_name(value: &impl serde::Serialize) -> String {
+pub(crate) fn spec_name(value: &impl serde::Serialize) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
