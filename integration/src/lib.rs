@@ -42,7 +42,7 @@ fn require(path: &Path, what: &str, fix: &str) {
 
 /// `cargo test` rebuilds the test binaries, not target/static: binaries older than the sources they are
 /// built from would test yesterday's code.
-fn require_fresh(dist: &Path) {
+pub fn require_fresh(dist: &Path) {
     fn newest(path: &Path) -> std::time::SystemTime {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return std::time::SystemTime::UNIX_EPOCH;

@@ -4,6 +4,8 @@
 #   localhost/strict/pause:1     the same with CMD sleep forever, the CRI sandbox image
 #   localhost/strict/nginx:1     Debian bookworm (debootstrap --variant=minbase) with nginx-light, from the
 #                                mirror the system uses; CMD nginx -g 'daemon off;'
+#   localhost/strict/devnull-link:1  busybox whose /dev/null is a symlink into /proc: the precondition of
+#                                runc's CVE-2025-31133, which the gate refuses under a runc without the fix
 # Each image is a hand-assembled OCI layout (one uncompressed layer, reproducible tar), cached in
 # .testbed/images/NAME.tar (built only if missing) and imported into the `default` and `k8s.io`
 # namespaces of the test bed's containerd. Idempotent.
@@ -15,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out="$repo/.testbed/images"
 mkdir -p "$out"
-images=(busybox pause nginx)
+images=(busybox pause nginx devnull-link)
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -124,12 +126,19 @@ build() {
     busybox) cmd='["sh"]' ;;
     pause) cmd='["sleep","2147483647"]' ;;
     nginx) cmd='["nginx","-g","daemon off;"]' ;;
+    devnull-link) cmd='["sh"]' ;;
     *) echo "images.sh: unknown image $name (known: ${images[*]})" >&2; return 2 ;;
   esac
   work=$(workdir)
   case $name in
     busybox | pause) rootfs_busybox "$work/rootfs" ;;
     nginx) rootfs_nginx "$work/rootfs" ;;
+    devnull-link)
+      # runc's CVE-2025-31133 precondition: the image's /dev/null a symlink into the host's procfs.
+      rootfs_busybox "$work/rootfs"
+      mkdir -p "$work/rootfs/dev"
+      ln -s /proc/sys/kernel/core_pattern "$work/rootfs/dev/null"
+      ;;
   esac
   package "$name" "$cmd" "$work/rootfs" "$work"
 }

@@ -1,7 +1,7 @@
 //! The policy gate in the shim, through containerd: escape routes refused with their message before
 //! anything starts, ordinary containers narrowed and running.
 
-use strict_integration::{testbed, text, unique, IMAGE, RUNC, STRICT};
+use strict_integration::{repo, testbed, text, unique, IMAGE, RUNC, STRICT};
 
 #[test]
 fn an_ordinary_container_runs_with_its_syscalls_narrowed() {
@@ -208,4 +208,37 @@ fn a_pods_container_may_not_join_another_processs_namespace() {
     assert!(out.status.success(), "outside a pod: {}", text(&out.stderr));
     let _ = other.kill();
     let _ = other.wait();
+}
+
+#[test]
+fn an_image_carrying_a_runc_breakout_precondition_is_refused_under_the_test_beds_runc() {
+    // Debian 12's runc 1.1.5 has no fix for CVE-2025-31133: an image whose /dev/null is a symlink.
+    let tb = testbed();
+    let status = std::process::Command::new(repo().join("integration/testbed/images.sh"))
+        .args(["build", "devnull-link"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the devnull-link image");
+    let tar = repo().join(".testbed/images/devnull-link.tar");
+    let out = tb.ctr(&["images", "import", tar.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = unique("breakout");
+    let out = tb.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        STRICT,
+        "localhost/strict/devnull-link:1",
+        &id,
+        "true",
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "the breakout image ran");
+    assert!(stderr.contains("strict: refused: "), "{stderr}");
+    assert!(stderr.contains("CVE-2025-31133"), "{stderr}");
+    assert!(stderr.contains("/dev/null"), "{stderr}");
+    tb.remove(&id);
+    // The same command with the ordinary image runs.
+    let out = tb.run(STRICT, &[], &["true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -225,6 +225,44 @@ pub struct Protected {
     pub reason: &'static str,
 }
 
+/// Which of a pod's names a pod-owned path carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodKey {
+    /// The pod's uid (the kubelet's `pods/<uid>/`).
+    Uid,
+    /// The sandbox id (containerd's `sandboxes/<id>/`).
+    SandboxId,
+}
+
+/// Host paths a pod owns: the pattern, and the component (counted from the root, from 0) that names the
+/// pod.
+#[derive(Clone, Debug)]
+pub struct PodOwned {
+    pub pattern: PathPattern,
+    pub key: PodKey,
+    pub component: usize,
+}
+
+impl PodOwned {
+    /// Whether `path` is one of `owner`'s own files.
+    pub fn owned_by(&self, path: &Path, owner: &crate::host::PodOwner) -> bool {
+        self.pattern.covers(path) && self.names(path.as_os_str().as_encoded_bytes(), owner)
+    }
+
+    /// Whether the pod component of `path` (bytes of an absolute path) is `owner`'s name.
+    pub(crate) fn names(&self, path: &[u8], owner: &crate::host::PodOwner) -> bool {
+        let wanted = match self.key {
+            PodKey::Uid => owner.pod_uid.as_deref(),
+            PodKey::SandboxId => Some(owner.sandbox_id.as_str()),
+        };
+        let named = path
+            .split(|b| *b == b'/')
+            .filter(|part| !part.is_empty() && *part != b".")
+            .nth(self.component);
+        matches!((wanted, named), (Some(w), Some(n)) if !w.is_empty() && w.as_bytes() == n)
+    }
+}
+
 impl PolicyConfig {
     pub fn load(path: &Path) -> Result<PolicyConfig> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -286,35 +324,54 @@ impl PolicyConfig {
     }
 
     /// Mount sources a pod owns: its kubelet volumes, etc-hosts and termination logs, and containerd's
-    /// per-sandbox hostname, hosts, resolv.conf and shm.
-    pub fn pod_owned(&self) -> Vec<PathPattern> {
+    /// per-sandbox hostname, hosts, resolv.conf and shm; each names its pod (uid or sandbox id) at one
+    /// component, which must be the container's own pod.
+    pub fn pod_owned(&self) -> Vec<PodOwned> {
         let mut out = Vec::new();
+        let depth = |root: &Path| root.components().count() - 1;
         for root in &self.node.kubelet_roots {
-            let root = root.display();
             for tail in [
                 "pods/*/volumes/*/*",
                 "pods/*/etc-hosts",
                 "pods/*/containers/*/*",
             ] {
-                out.push(format!("{root}/{tail}"));
+                out.push((
+                    format!("{}/{tail}", root.display()),
+                    PodKey::Uid,
+                    depth(root) + 1,
+                ));
             }
         }
         for root in &self.node.containerd_roots {
             for file in ["hostname", "hosts", "resolv.conf"] {
-                out.push(format!(
-                    "{}/io.containerd.grpc.v1.cri/sandboxes/*/{file}",
-                    root.display()
+                out.push((
+                    format!(
+                        "{}/io.containerd.grpc.v1.cri/sandboxes/*/{file}",
+                        root.display()
+                    ),
+                    PodKey::SandboxId,
+                    depth(root) + 2,
                 ));
             }
         }
         for state in &self.node.containerd_states {
-            out.push(format!(
-                "{}/io.containerd.grpc.v1.cri/sandboxes/*/shm",
-                state.display()
+            out.push((
+                format!(
+                    "{}/io.containerd.grpc.v1.cri/sandboxes/*/shm",
+                    state.display()
+                ),
+                PodKey::SandboxId,
+                depth(state) + 2,
             ));
         }
-        out.iter()
-            .filter_map(|p| PathPattern::parse(p).ok())
+        out.into_iter()
+            .filter_map(|(p, key, component)| {
+                Some(PodOwned {
+                    pattern: PathPattern::parse(&p).ok()?,
+                    key,
+                    component,
+                })
+            })
             .collect()
     }
 
@@ -435,9 +492,19 @@ mod tests {
         let volume = Path::new(
             "/var/snap/microk8s/common/var/lib/kubelet/pods/0a/volumes/kubernetes.io~configmap/cfg",
         );
-        assert!(owned.iter().any(|p| p.covers(volume)));
-        assert!(!owned
-            .iter()
-            .any(|p| p.covers(Path::new("/var/lib/kubelet/pki/kubelet.key"))));
+        let owner = |uid: &str| crate::host::PodOwner {
+            sandbox_id: "s1".into(),
+            pod_uid: Some(uid.into()),
+        };
+        assert!(owned.iter().any(|p| p.owned_by(volume, &owner("0a"))));
+        // Another pod's volume is not this pod's.
+        assert!(!owned.iter().any(|p| p.owned_by(volume, &owner("0b"))));
+        let shm = Path::new("/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm");
+        assert!(owned.iter().any(|p| p.owned_by(shm, &owner("0a"))));
+        let other_shm = Path::new("/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s2/shm");
+        assert!(!owned.iter().any(|p| p.owned_by(other_shm, &owner("0a"))));
+        assert!(!owned.iter().any(|p| p
+            .pattern
+            .covers(Path::new("/var/lib/kubelet/pki/kubelet.key"))));
     }
 }

@@ -62,17 +62,22 @@ pub fn evaluate_document(
     perms: &Permissions,
     host: &dyn HostView,
 ) -> Verdict {
-    evaluate_document_in_pod(document, perms, host, None)
+    let owner = crate::host::PodOwner::claimed(&document.spec);
+    let context = crate::rules::Context {
+        owner: owner.as_ref(),
+        ..Default::default()
+    };
+    evaluate_document_in(document, perms, host, &context)
 }
 
-/// [`evaluate_document`] for an app container of a pod (see [`crate::evaluate_in_pod`]).
-pub fn evaluate_document_in_pod(
+/// [`evaluate_document`] with what the gate knows of the container (see [`crate::evaluate_in`]).
+pub fn evaluate_document_in(
     document: &mut Document,
     perms: &Permissions,
     host: &dyn HostView,
-    pod: Option<&crate::host::PodNamespaces>,
+    context: &crate::rules::Context,
 ) -> Verdict {
-    let mut verdict = crate::rules::evaluate_in_pod(&mut document.spec, perms, host, pod);
+    let mut verdict = crate::rules::evaluate_in(&mut document.spec, perms, host, context);
     let unknown = document.unknown_fields.iter().map(|field| {
         Violation::new(
             "spec.unknown-field",

@@ -113,7 +113,7 @@ pub const SPEC: &[Field] = &[
     harmless("ociVersion", "the spec's version"),
     judged(
         "root",
-        "mount.rootfs (a relative path leaving the bundle), mount.host-path (an absolute one, as a host path)",
+        "mount.rootfs (a relative path leaving the bundle), mount.host-path (an absolute one, as a host path), runtime.breakout (symlinks where the runtime expects device nodes, while it has the breakouts)",
     ),
     harmless("root.readonly", "a read-only root only narrows"),
     judged("mounts", "mount.*"),

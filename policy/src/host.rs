@@ -33,6 +33,39 @@ pub fn add_process_namespaces(pod: &mut PodNamespaces, host: &dyn HostView, pid:
     }
 }
 
+/// What a mount source is, as the gate opened it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Directory,
+    Regular,
+    Socket,
+    Fifo,
+    Device(DeviceNode),
+    Other,
+}
+
+/// A mount source opened once: what the gate judges is this open file (the path the kernel gives it, its
+/// type), never the name again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedSource {
+    /// The path the kernel gives the open file, every symlink followed.
+    pub resolved: PathBuf,
+    pub kind: FileKind,
+    /// A path that names exactly this open file for as long as the gate holds it (`/proc/PID/fd/N`), for
+    /// the runtime to mount instead of the name: set by a [`PinningHost`] only.
+    pub pinned: Option<PathBuf>,
+}
+
+/// Whose pod a container is, as the gate established it (CRI's annotations, checked against the shim's
+/// registry): the files a pod owns are this pod's, never another's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodOwner {
+    /// The sandbox id: containerd's per-sandbox files (`sandboxes/<id>/...`).
+    pub sandbox_id: String,
+    /// The pod's uid: the kubelet's per-pod directory (`pods/<uid>/...`). None: none of them.
+    pub pod_uid: Option<String>,
+}
+
 pub trait HostView {
     /// Resolves every symlink of an absolute path as the host sees it (`..` included). A path that does not
     /// exist resolves its longest existing ancestor and appends the rest; a missing tail with `..` in it
@@ -47,6 +80,12 @@ pub trait HostView {
     /// The host path a bind mount at `mount_point` exposes, traced through the mount table: the kubelet's
     /// `volume-subpaths` are such mounts. None when nothing is mounted exactly there.
     fn mount_origin(&self, mount_point: &Path) -> io::Result<Option<PathBuf>>;
+    /// Opens a mount source once, as the runtime will mount it: every component must exist, symlinks are
+    /// followed, magic links (`/proc/PID/root`, `/proc/PID/fd/N`, which lead into other processes' mount
+    /// namespaces) are an error.
+    fn open_source(&self, path: &Path) -> io::Result<OpenedSource>;
+    /// Whether anything is mounted below `path` (an `rbind` carries those mounts along).
+    fn has_submounts(&self, path: &Path) -> io::Result<bool>;
 }
 
 /// One line of /proc/self/mountinfo: the filesystem (`major:minor`), the path inside it that is mounted,
@@ -145,7 +184,77 @@ fn resolve_by_descriptor(path: &Path) -> io::Result<PathBuf> {
     Ok(resolved)
 }
 
+/// Opens `path` with `O_PATH` through openat2(2) without magic links, and describes the open file.
+fn open_without_magic_links(path: &Path) -> io::Result<(std::os::fd::OwnedFd, OpenedSource)> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
+    use std::os::fd::AsRawFd;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(AT_FDCWD, path, how).map_err(|errno| match errno {
+        nix::errno::Errno::ELOOP => io::Error::other(
+            "it goes through a magic link (/proc/PID/root, /proc/PID/fd/N, ...) or too many symlinks",
+        ),
+        errno => io::Error::from(errno),
+    })?;
+    let resolved = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    // A file the kernel cannot name from here (another mount namespace, a deleted file).
+    if !resolved.is_absolute() || resolved.to_string_lossy().ends_with(" (deleted)") {
+        return Err(io::Error::other(format!(
+            "the kernel names it {} from the gate's mount namespace",
+            resolved.display()
+        )));
+    }
+    let stat = nix::sys::stat::fstat(&fd)?;
+    let kind = match nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode)
+        & nix::sys::stat::SFlag::S_IFMT
+    {
+        t if t == nix::sys::stat::SFlag::S_IFDIR => FileKind::Directory,
+        t if t == nix::sys::stat::SFlag::S_IFREG => FileKind::Regular,
+        t if t == nix::sys::stat::SFlag::S_IFSOCK => FileKind::Socket,
+        t if t == nix::sys::stat::SFlag::S_IFIFO => FileKind::Fifo,
+        t if t == nix::sys::stat::SFlag::S_IFCHR || t == nix::sys::stat::SFlag::S_IFBLK => {
+            FileKind::Device(DeviceNode {
+                kind: if t == nix::sys::stat::SFlag::S_IFCHR {
+                    DeviceType::Char
+                } else {
+                    DeviceType::Block
+                },
+                major: nix::sys::stat::major(stat.st_rdev) as i64,
+                minor: nix::sys::stat::minor(stat.st_rdev) as i64,
+            })
+        }
+        _ => FileKind::Other,
+    };
+    Ok((
+        fd,
+        OpenedSource {
+            resolved,
+            kind,
+            pinned: None,
+        },
+    ))
+}
+
+/// Whether the mount table (mountinfo(5) text) has a mount point strictly below `path`.
+fn mounted_below(mountinfo: &str, path: &Path) -> bool {
+    MountInfo::parse_table(mountinfo)
+        .iter()
+        .any(|m| m.mount_point != path && m.mount_point.starts_with(path))
+}
+
 impl HostView for RealHost {
+    fn open_source(&self, path: &Path) -> io::Result<OpenedSource> {
+        open_without_magic_links(path).map(|(_, opened)| opened)
+    }
+
+    fn has_submounts(&self, path: &Path) -> io::Result<bool> {
+        Ok(mounted_below(
+            &std::fs::read_to_string("/proc/self/mountinfo")?,
+            path,
+        ))
+    }
+
     fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
         if let Ok(resolved) = resolve_by_descriptor(path) {
             return Ok(resolved);
@@ -254,6 +363,61 @@ impl RealHost {
     }
 }
 
+/// The real host, holding every mount source it opens until it is dropped, and naming each as
+/// `/proc/<this pid>/fd/<n>`: the runtime, told to mount that path, mounts the very file the gate judged,
+/// whatever happens to its name meanwhile (a component swapped for a symlink).
+#[derive(Debug, Default)]
+pub struct PinningHost {
+    held: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
+}
+
+impl PinningHost {
+    /// How many sources are held.
+    pub fn pinned(&self) -> usize {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The open files, to keep until the runtime has mounted them.
+    pub fn into_held(self) -> Vec<std::os::fd::OwnedFd> {
+        self.held.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl HostView for PinningHost {
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        RealHost.resolve(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        RealHost.exists(path)
+    }
+    fn device_node(&self, path: &Path) -> io::Result<Option<DeviceNode>> {
+        RealHost.device_node(path)
+    }
+    fn namespace_id(&self, path: &Path) -> io::Result<NamespaceId> {
+        RealHost.namespace_id(path)
+    }
+    fn host_namespace_ids(&self, kind: HostNamespace) -> Vec<NamespaceId> {
+        RealHost.host_namespace_ids(kind)
+    }
+    fn mount_origin(&self, mount_point: &Path) -> io::Result<Option<PathBuf>> {
+        RealHost.mount_origin(mount_point)
+    }
+    fn has_submounts(&self, path: &Path) -> io::Result<bool> {
+        RealHost.has_submounts(path)
+    }
+    fn open_source(&self, path: &Path) -> io::Result<OpenedSource> {
+        use std::os::fd::AsRawFd;
+        let (fd, mut opened) = open_without_magic_links(path)?;
+        opened.pinned = Some(PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            fd.as_raw_fd()
+        )));
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).push(fd);
+        Ok(opened)
+    }
+}
+
 /// An in-memory host for tests, fuzzing and benchmarks: symlinks, existing paths, device nodes and
 /// namespaces are whatever the test says.
 #[derive(Clone, Debug, Default)]
@@ -265,6 +429,11 @@ pub struct FakeHost {
     pub host_namespaces: HashMap<HostNamespace, NamespaceId>,
     /// Bind mounts: mount point -> the host path it exposes.
     pub mounts: HashMap<PathBuf, PathBuf>,
+    /// Unix sockets and FIFOs (every other source opens as a directory).
+    pub sockets: Vec<PathBuf>,
+    pub fifos: Vec<PathBuf>,
+    /// Paths that do not exist (every other one does).
+    pub missing: Vec<PathBuf>,
 }
 
 impl FakeHost {
@@ -281,6 +450,21 @@ impl FakeHost {
     pub fn bind_mount(mut self, mount_point: &str, origin: &str) -> Self {
         self.mounts.insert(mount_point.into(), origin.into());
         self.existing.push(mount_point.into());
+        self
+    }
+
+    pub fn socket(mut self, path: &str) -> Self {
+        self.sockets.push(path.into());
+        self
+    }
+
+    pub fn fifo(mut self, path: &str) -> Self {
+        self.fifos.push(path.into());
+        self
+    }
+
+    pub fn missing(mut self, path: &str) -> Self {
+        self.missing.push(path.into());
         self
     }
 
@@ -363,6 +547,43 @@ impl HostView for FakeHost {
 
     fn mount_origin(&self, mount_point: &Path) -> io::Result<Option<PathBuf>> {
         Ok(self.mounts.get(mount_point).cloned())
+    }
+
+    fn open_source(&self, path: &Path) -> io::Result<OpenedSource> {
+        // As the kernel: /proc/<pid>/{root,cwd,exe,fd/N} are magic links.
+        let magic = |path: &Path| {
+            let parts: Vec<_> = path.components().collect();
+            parts.windows(3).any(|w| {
+                w[0] == Component::Normal("proc".as_ref())
+                    && matches!(w[2], Component::Normal(n)
+                        if ["root", "cwd", "exe", "fd"].contains(&n.to_str().unwrap_or("")))
+            })
+        };
+        let resolved = self.resolve(path)?;
+        if magic(path) || magic(&resolved) {
+            return Err(io::Error::other("it goes through a magic link"));
+        }
+        if self.missing.iter().any(|m| resolved.starts_with(m)) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        let kind = if let Some(node) = self.devices.get(&resolved) {
+            FileKind::Device(*node)
+        } else if self.sockets.contains(&resolved) {
+            FileKind::Socket
+        } else if self.fifos.contains(&resolved) {
+            FileKind::Fifo
+        } else {
+            FileKind::Directory
+        };
+        Ok(OpenedSource {
+            resolved,
+            kind,
+            pinned: None,
+        })
+    }
+
+    fn has_submounts(&self, path: &Path) -> io::Result<bool> {
+        Ok(self.mounts.keys().any(|m| m != path && m.starts_with(path)))
     }
 }
 

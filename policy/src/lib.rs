@@ -14,16 +14,20 @@ pub mod host;
 pub mod pattern;
 pub mod permissions;
 pub mod profile;
+pub mod rootfs;
 mod rules;
+pub mod runtime_advisories;
 pub mod verdict;
 
 pub use config::{AuditSettings, Mode, PolicyConfig, RuntimeSettings, Source};
 pub use document::{
-    evaluate_document, evaluate_document_in_pod, parse_spec, write_atomically, Document,
+    evaluate_document, evaluate_document_in, parse_spec, write_atomically, Document,
 };
 pub use error::{Error, Result};
-pub use host::{FakeHost, HostView, PodNamespaces, RealHost};
+pub use host::{
+    FakeHost, FileKind, HostView, OpenedSource, PinningHost, PodNamespaces, PodOwner, RealHost,
+};
 pub use permissions::Permissions;
 pub use profile::{AttrValue, Catalog, Plug};
-pub use rules::{evaluate, evaluate_exec, evaluate_in_pod};
+pub use rules::{evaluate, evaluate_exec, evaluate_in, Context};
 pub use verdict::{Narrowing, Outcome, Verdict, Violation, MESSAGE_LIMIT};

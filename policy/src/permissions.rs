@@ -78,13 +78,19 @@ pub struct Permissions {
     /// docker-support with privileged-containers: true is connected (the configuration must agree too).
     pub(crate) privileged_plug: Option<Source>,
     pub(crate) mount_types: FxHashSet<String>,
-    pub(crate) pod_owned: Vec<PathPattern>,
+    pub(crate) pod_owned: Vec<crate::config::PodOwned>,
     /// The kubelet's subPath bind mounts, judged by the host path they expose.
     pub(crate) subpaths: Vec<PathPattern>,
     pub(crate) protected: Vec<Protected>,
     /// The OCI runtime applies seccomp filter flags (runc ≥ 1.2, crun): narrowed filters then ask the kernel
     /// to log denials (SECCOMP_FILTER_FLAG_LOG). runc 1.1 refuses any flag, so the shim turns this off.
     pub seccomp_log_flag: bool,
+    /// The runtime makes a mount read-only recursively (`rro`: runc ≥ 1.1 and crun on Linux ≥ 5.12).
+    /// Without it a read-only `rbind` over submounts is refused: they would stay writable below.
+    pub recursive_read_only: bool,
+    /// The runtime's known breakouts whose preconditions the gate can see (a symlink where the runtime
+    /// expects a device node): refused while the runtime has them.
+    pub unfixed_breakouts: Vec<&'static crate::runtime_advisories::Breakout>,
 }
 
 /// The digest of a policy: the profiles, the configuration as parsed (its `Debug` form is complete and
@@ -158,6 +164,8 @@ impl Permissions {
             subpaths: config.subpaths(),
             protected: config.protected(),
             seccomp_log_flag: true,
+            recursive_read_only: true,
+            unfixed_breakouts: Vec::new(),
             digest: policy_digest(&catalog, &config, &plugs),
             catalog: catalog.clone(),
             config,
@@ -276,6 +284,15 @@ impl Permissions {
         self.devices
             .iter()
             .find(|(g, _)| device_covers(g, need))
+            .map(|(g, s)| (g, s))
+    }
+
+    /// A grant for a bind mount of the host's own device node: as [`Self::device_grant`], without the
+    /// grants for nodes each container has an instance of its own of.
+    pub fn host_device_grant(&self, need: &Need) -> Option<(&DeviceGrantDef, &Source)> {
+        self.devices
+            .iter()
+            .find(|(g, _)| g.host_bind && device_covers(g, need))
             .map(|(g, s)| (g, s))
     }
 

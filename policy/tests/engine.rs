@@ -171,7 +171,7 @@ fn protected_paths_are_refused_whatever_is_connected_and_so_is_what_contains_the
 #[test]
 fn pod_owned_sources_follow_the_configured_node_layout() {
     let microk8s =
-        "/var/snap/microk8s/common/var/lib/kubelet/pods/0a/volumes/kubernetes.io~secret/token";
+        "/var/snap/microk8s/common/var/lib/kubelet/pods/0a1b/volumes/kubernetes.io~secret/token";
     let mut s = spec();
     add_mount(&mut s, microk8s, &["rbind", "ro"]);
     let (verdict, _) = run(&s, &perms(&["network-control"]));
@@ -189,7 +189,11 @@ fn pod_owned_sources_follow_the_configured_node_layout() {
     );
     let mut s = spec();
     s["mounts"].as_array_mut().unwrap().truncate(4);
-    add_mount(&mut s, "/data/kubelet/pods/0a/etc-hosts", &["rbind", "rw"]);
+    add_mount(
+        &mut s,
+        "/data/kubelet/pods/0a1b/etc-hosts",
+        &["rbind", "rw"],
+    );
     assert!(run(&s, &perms).0.runs());
     let mut s = spec();
     s["mounts"].as_array_mut().unwrap().truncate(4);
@@ -299,7 +303,7 @@ fn a_device_reached_through_a_bind_mount_is_judged_as_a_device() {
     assert_eq!(rules(&verdict), ["mount.device"]);
     assert!(verdict.violations[0]
         .sentence()
-        .contains("is device c 10:232"));
+        .contains("is the host's device c 10:232"));
     assert!(run(&s, &perms(&["network-control", "kvm"])).0.runs());
     let mut s = spec();
     add_mount(&mut s, "/dev", &["rbind", "rw"]);
@@ -403,7 +407,7 @@ fn namespaces_missing_or_pointing_at_the_host_need_grants() {
 
 #[test]
 fn an_app_container_joins_only_its_own_pods_namespaces() {
-    use strict_policy::{evaluate_in_pod, PodNamespaces};
+    use strict_policy::{evaluate_in, Context, PodNamespaces};
     let host = common::host();
     // Pod A's sandbox is process 4242; process 1 is the host.
     let mut pod = PodNamespaces {
@@ -417,7 +421,13 @@ fn an_app_container_joins_only_its_own_pods_namespaces() {
     );
     let eval = |s: &serde_json::Value, pod: Option<&PodNamespaces>| {
         let mut spec: oci_spec::runtime::Spec = serde_json::from_value(s.clone()).unwrap();
-        evaluate_in_pod(&mut spec, &perms(&[]), &host, pod)
+        let owner = strict_policy::PodOwner::claimed(&spec);
+        let context = Context {
+            pod,
+            owner: owner.as_ref(),
+            ..Context::default()
+        };
+        evaluate_in(&mut spec, &perms(&[]), &host, &context)
     };
     let mut s = spec();
     for (index, kind) in [(0, "pid"), (1, "ipc"), (2, "uts"), (4, "net")] {
@@ -465,15 +475,15 @@ fn an_app_container_joins_only_its_own_pods_namespaces() {
 
 #[test]
 fn a_subpath_is_judged_by_the_host_path_it_exposes() {
-    const SUBPATHS: &str = "/var/lib/kubelet/pods/u1/volume-subpaths";
+    const SUBPATHS: &str = "/var/lib/kubelet/pods/0a1b/volume-subpaths";
     let host = common::host()
         .file("/etc/hostname")
         .bind_mount(&format!("{SUBPATHS}/etc/app/0"), "/etc")
         .bind_mount(
             &format!("{SUBPATHS}/cfg/app/1"),
-            "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cfg/..data/app.conf",
+            "/var/lib/kubelet/pods/0a1b/volumes/kubernetes.io~configmap/cfg/..data/app.conf",
         )
-        .file("/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cfg/..data/app.conf");
+        .file("/var/lib/kubelet/pods/0a1b/volumes/kubernetes.io~configmap/cfg/..data/app.conf");
     let run_here = |source: &str| {
         let mut s = spec();
         add_mount(&mut s, source, &["rbind", "ro"]);

@@ -14,7 +14,7 @@ use containerd_shim::protos::events::task::{
 };
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::types::task::Status;
-use strict_protocol::ConfigRequest;
+use strict_protocol::{ConfigRequest, RootfsMount};
 use tokio::sync::{watch, Mutex};
 
 use crate::error::{Error, Result};
@@ -24,6 +24,7 @@ use crate::gate_client::Gatekeeper;
 use crate::io::{ProcessIo, Stdio};
 use crate::oom::OomWatch;
 use crate::options;
+use crate::pins;
 use crate::pods::Pods;
 use crate::runtime::{save_runtime, OciRuntime};
 use crate::task_state::{Exit, ProcessState};
@@ -133,10 +134,20 @@ impl Container {
                 )));
             }
         }
-        // The gate comes first: a refused container leaves nothing behind.
+        // The gate comes first: a refused container leaves nothing behind. It judges the rootfs mounts
+        // too, and pins the bind sources it judged in the bundle (see `pins`).
+        let rootfs_mounts = req
+            .rootfs
+            .iter()
+            .map(|m| RootfsMount {
+                typ: m.type_.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
+            .collect();
         let admitted = ctx
             .gate
-            .create(&req.id, &bundle, ctx.pods.snapshot())
+            .create(&req.id, &bundle, ctx.pods.snapshot(), rootfs_mounts)
             .await?;
         ctx.runtime.configure(&admitted.runtime);
         let rootfs = bundle.join("rootfs");
@@ -147,7 +158,10 @@ impl Container {
             kill_all: !admitted.own_pid_namespace,
         };
         let live_execs = init_exit.live_execs.clone();
-        match Self::create_with_runtime(ctx, &req.id, &bundle, stdio, init_exit).await {
+        let created = Self::create_with_runtime(ctx, &req.id, &bundle, stdio, init_exit).await;
+        // The container's mount namespace has its own copies of the pinned sources now.
+        pins::release(&bundle);
+        match created {
             Ok((init, oom)) => {
                 let container = Container {
                     id: req.id.clone(),
@@ -172,8 +186,12 @@ impl Container {
                     pid: container.init.pid,
                     ..Default::default()
                 };
-                ctx.pods
-                    .created(&req.id, &admitted.role, container.init.pid);
+                ctx.pods.created(
+                    &req.id,
+                    &admitted.role,
+                    admitted.pod_uid.as_deref(),
+                    container.init.pid,
+                );
                 ctx.events.publish(topics::CREATE, Box::new(event)).await;
                 Ok(container)
             }
@@ -357,6 +375,7 @@ impl Container {
             unmount(&self.bundle.join("rootfs"));
             self.rootfs_mounted = false;
         }
+        pins::release(&self.bundle);
         if let Some(oom) = self.oom.take() {
             oom.stop();
         }

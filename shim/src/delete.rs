@@ -1,5 +1,6 @@
 //! The `delete` action: containerd runs `containerd-shim-strict-v2 delete` when a shim died, to clean up
-//! after it: the runtime's state of the container, its processes and the rootfs mount.
+//! after it: the runtime's state of the container, its processes, the rootfs mount and the pinned mount
+//! sources.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -37,6 +38,7 @@ pub async fn delete(
     }
     let rootfs = bundle.join("rootfs");
     let _ = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH);
+    crate::pins::release(&bundle);
     // The init's pid, as containerd-shim-runc-v2 reports it: containerd puts it in the TaskExit it publishes.
     let pid = std::fs::read_to_string(bundle.join("init.pid"))
         .ok()

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use strict_protocol::gate::{DEBUG_ENV, EXEC_FLAG, GATE_ENV, GATE_SUBCOMMAND, NAMESPACE_FLAG};
 use strict_protocol::names::STRICTCTL_BINARY;
-use strict_protocol::{Admitted, Answer, Envelope, PodNamespaces, Request};
+use strict_protocol::{Admitted, Answer, Envelope, PodNamespaces, Request, RootfsMount};
 
 use crate::error::{Error, Result};
 use crate::exits::Exits;
@@ -61,11 +61,13 @@ impl dyn Gatekeeper {
         id: &str,
         bundle: &Path,
         pods: Vec<PodNamespaces>,
+        rootfs: Vec<RootfsMount>,
     ) -> Result<Admitted> {
         let request = Request::Create {
             id: id.to_string(),
             bundle: bundle.to_owned(),
             pods,
+            rootfs,
         };
         decode(&self.answer(request).await?)
     }
@@ -276,7 +278,7 @@ mod tests {
         let gates = GateProcesses::new("/nonexistent/strictctl".into(), "default", false, exits);
         let gate: &dyn Gatekeeper = &gates;
         let error = gate
-            .create("c1", Path::new("/tmp"), Vec::new())
+            .create("c1", Path::new("/tmp"), Vec::new(), Vec::new())
             .await
             .unwrap_err();
         assert!(

@@ -18,6 +18,7 @@ pub mod io;
 pub mod logging;
 pub mod oom;
 pub mod options;
+pub mod pins;
 pub mod pods;
 pub mod runtime;
 pub mod shim;

@@ -13,7 +13,7 @@ use strict_protocol::{NamespaceKind, PodNamespaces, PodRole};
 pub fn namespaces_of(pid: u32, sandbox_id: &str) -> PodNamespaces {
     let mut namespaces = PodNamespaces {
         sandbox_id: sandbox_id.to_string(),
-        ids: Vec::new(),
+        ..PodNamespaces::default()
     };
     for kind in NamespaceKind::ALL {
         if let Ok(meta) = std::fs::metadata(format!("/proc/{pid}/ns/{}", kind.proc_name())) {
@@ -28,6 +28,8 @@ pub fn namespaces_of(pid: u32, sandbox_id: &str) -> PodNamespaces {
 #[derive(Debug, Default)]
 struct Pod {
     members: HashMap<String, PodNamespaces>,
+    /// The pod's uid, as its sandbox was admitted with: the kubelet files its containers may mount.
+    pod_uid: Option<String>,
 }
 
 /// The registry (the long-running shim's side).
@@ -44,6 +46,7 @@ impl Pods {
             .map(|(sandbox_id, pod)| {
                 let mut joined = PodNamespaces {
                     sandbox_id: sandbox_id.clone(),
+                    pod_uid: pod.pod_uid.clone(),
                     ids: Vec::new(),
                 };
                 for (kind, id) in pod.members.values().flat_map(|member| &member.ids) {
@@ -55,19 +58,20 @@ impl Pods {
     }
 
     /// Container `id`, of this role, was created with init process `pid`: its namespaces now belong to
-    /// its pod.
-    pub fn created(&self, id: &str, role: &PodRole, pid: u32) {
+    /// its pod. A sandbox also names its pod's uid.
+    pub fn created(&self, id: &str, role: &PodRole, pod_uid: Option<&str>, pid: u32) {
         let sandbox_id = match role {
             PodRole::Sandbox => id.to_string(),
             PodRole::Container { sandbox_id } => sandbox_id.clone(),
             PodRole::None => return,
         };
         let namespaces = namespaces_of(pid, &sandbox_id);
-        self.lock()
-            .entry(sandbox_id)
-            .or_default()
-            .members
-            .insert(id.to_string(), namespaces);
+        let mut pods = self.lock();
+        let pod = pods.entry(sandbox_id).or_default();
+        if *role == PodRole::Sandbox {
+            pod.pod_uid = pod_uid.map(String::from);
+        }
+        pod.members.insert(id.to_string(), namespaces);
     }
 
     /// Container `id` was deleted: its namespaces stop counting; a sandbox takes its pod with it.
@@ -101,9 +105,9 @@ mod tests {
             sandbox_id: "s1".into(),
         };
         // Outside CRI nothing is recorded.
-        pods.created("c0", &PodRole::None, std::process::id());
+        pods.created("c0", &PodRole::None, None, std::process::id());
         assert!(pods.snapshot().is_empty());
-        pods.created("s1", &PodRole::Sandbox, std::process::id());
+        pods.created("s1", &PodRole::Sandbox, None, std::process::id());
         let known = pod_of(&pods, "s1").unwrap();
         assert_eq!(known.ids.len(), 6, "this process's six namespaces");
         // A container of the pod with a network namespace of its own adds it; deleting the container
@@ -124,7 +128,7 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        pods.created("c1", &app, own_net.id());
+        pods.created("c1", &app, None, own_net.id());
         assert_eq!(pod_of(&pods, "s1").unwrap().ids.len(), 7);
         pods.deleted("c1");
         assert_eq!(pod_of(&pods, "s1").unwrap().ids.len(), 6);

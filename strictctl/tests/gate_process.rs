@@ -79,7 +79,10 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
 
     // Admitted and narrowed: the spec in the bundle is the narrowed one, and the answer names the runtime.
     let narrowed = bundle(dir.path(), "c1", DEFAULT_SPEC);
-    let admitted = gate.create("c1", &narrowed, Vec::new()).await.unwrap();
+    let admitted = gate
+        .create("c1", &narrowed, Vec::new(), Vec::new())
+        .await
+        .unwrap();
     assert_eq!(admitted.role, PodRole::None);
     assert!(admitted.own_pid_namespace);
     assert_eq!(admitted.runtime.binary, Path::new("/nonexistent/runc"));
@@ -89,7 +92,7 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
 
     // Refused, with the strict message; the bundle is left as it came.
     let refused = bundle(dir.path(), "c2", SYS_ADMIN_SPEC);
-    match gate.create("c2", &refused, Vec::new()).await {
+    match gate.create("c2", &refused, Vec::new(), Vec::new()).await {
         Err(Error::Refused(message)) => {
             assert!(message.starts_with("strict: refused:"), "{message}");
             assert!(message.contains("CAP_SYS_ADMIN"), "{message}");
@@ -170,7 +173,7 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
         .with_deadline(Duration::from_millis(500));
         let started = Instant::now();
         let error = (&gates as &dyn Gatekeeper)
-            .create("c3", &narrowed, Vec::new())
+            .create("c3", &narrowed, Vec::new(), Vec::new())
             .await
             .unwrap_err();
         let message = undecided(error);
@@ -199,7 +202,10 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
         .read_to_string(&mut answer)
         .unwrap();
     assert!(
-        answer.contains("gate protocol 99, this strictctl 1"),
+        answer.contains(&format!(
+            "gate protocol 99, this strictctl {}",
+            strict_protocol::PROTOCOL
+        )),
         "{answer}"
     );
 
@@ -219,7 +225,11 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
     let gates = GateProcesses::new(strictctl, "k8s.io", false, exits.clone());
     let gate: &dyn Gatekeeper = &gates;
     let again = bundle(dir.path(), "c4", DEFAULT_SPEC);
-    let message = undecided(gate.create("c4", &again, Vec::new()).await.unwrap_err());
+    let message = undecided(
+        gate.create("c4", &again, Vec::new(), Vec::new())
+            .await
+            .unwrap_err(),
+    );
     assert!(message.contains("snapd"), "{message}");
     gate.exec("c1", "e3", &narrowed, plain.to_string().as_bytes())
         .await

@@ -477,6 +477,7 @@ impl Catalog {
                         major: None,
                         minor: None,
                         access: DeviceAccess::parse("rw").expect("valid"),
+                        host_bind: true,
                     });
                 }
             }

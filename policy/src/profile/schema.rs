@@ -211,6 +211,15 @@ pub struct DeviceGrantDef {
     #[serde(default)]
     pub minor: Option<i64>,
     pub access: DeviceAccess,
+    /// Whether a bind mount of the host's node at this path is the same thing as the node the container
+    /// gets (`/dev/null`: yes). False for nodes each container has its own instance of (its ptys, its
+    /// console, its controlling terminal): the host's are the host's terminals.
+    #[serde(default = "yes")]
+    pub host_bind: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,7 +1,7 @@
 //! One evaluation in progress: what every rule reads, and the verdict the rules add to. Its own module so
 //! that the rules and the evaluation that runs them do not import each other.
 
-use crate::host::{HostView, PodNamespaces};
+use crate::host::{HostView, PodNamespaces, PodOwner};
 use crate::permissions::{Need, Permissions};
 use crate::verdict::{Narrowing, Verdict, Violation};
 
@@ -11,6 +11,8 @@ pub(crate) struct Evaluation<'a> {
     pub host: &'a dyn HostView,
     /// The pod of an app container started through CRI: the only namespaces it may join.
     pub pod: Option<&'a PodNamespaces>,
+    /// The pod the container belongs to (its files are its own); None outside CRI.
+    pub owner: Option<&'a PodOwner>,
     pub verdict: Verdict,
 }
 

@@ -1,10 +1,12 @@
 //! Mounts: bind-mount sources against path grants, protected host paths, mount types and propagation.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Mount, Spec};
 
 use super::evaluation::Evaluation;
+use super::mount_options::unknown_option;
+use crate::host::{DeviceNode, FileKind, OpenedSource};
 use crate::pattern::SplitPath;
 use crate::permissions::Need;
 use crate::profile::schema::{Access, DeviceAccess};
@@ -67,12 +69,38 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                 ));
                 continue;
             }
-            if is_bind(typ, options) {
+            let bind = is_bind(typ, options);
+            if let Some(option) = unknown_option(if bind { None } else { typ }, options) {
+                ev.refuse(
+                    Violation::new(
+                        "mount.option",
+                        format!("mounts[{index}].options"),
+                        option.to_string(),
+                        format!(
+                            "mounts[{index}] ({} at {}) has the option {option}, which the gate does not know",
+                            if bind { "bind" } else { typ.unwrap_or("(none)") },
+                            mount.destination().display()
+                        ),
+                    )
+                    .remedy("the runtime would hand it to the kernel unjudged; no interface grants this"),
+                );
+                continue;
+            }
+            if bind {
                 let shared = options.iter().any(|o| is_shared(o));
                 let source = mount.source().as_deref().unwrap_or(Path::new(""));
                 let access = access_of(options);
-                if check_host_path(ev, Field::Mount(index), source, access, shared) && shared {
-                    shared_granted = true;
+                let Some(opened) = check_host_path(ev, Field::Mount(index), source, access, shared)
+                else {
+                    continue;
+                };
+                shared_granted |= shared;
+                if access == Access::Ro && options.iter().any(|o| o == "rbind") {
+                    keep_read_only_below(ev, index, mount, &opened.resolved);
+                }
+                // The runtime mounts the very file judged, held open by the gate, not the name again.
+                if let Some(pinned) = opened.pinned {
+                    mount.set_source(Some(pinned));
                 }
                 continue;
             }
@@ -119,6 +147,50 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
         }
     }
     check_rootfs(spec, ev, shared_granted);
+}
+
+/// A read-only `rbind` carries the mounts below its source along, and `ro` makes only the top one
+/// read-only: over submounts it becomes `rro` (recursive read-only), or is refused where the runtime cannot.
+fn keep_read_only_below(ev: &mut Evaluation, index: usize, mount: &mut Mount, resolved: &Path) {
+    let options = mount.options().clone().unwrap_or_default();
+    if options.iter().any(|o| o == "rro") {
+        return;
+    }
+    let refusal = |why: String| {
+        Violation::new(
+            "mount.read-only",
+            format!("mounts[{index}].options"),
+            options.join(","),
+            format!(
+                "mounts[{index}] binds {} read-only with rbind, but {why}",
+                resolved.display()
+            ),
+        )
+    };
+    match ev.host.has_submounts(resolved) {
+        Ok(false) => {}
+        Ok(true) if ev.perms.recursive_read_only => {
+            let mut narrowed = options.clone();
+            narrowed.push("rro".into());
+            ev.narrow(
+                "mount.read-only",
+                format!("mounts[{index}].options"),
+                options.join(","),
+                narrowed.join(","),
+            );
+            mount.set_options(Some(narrowed));
+        }
+        Ok(true) => ev.refuse(
+            refusal("the mounts below it would stay writable and the runtime has no rro".into())
+                .remedy(
+                "upgrade the runtime (runc ≥ 1.1, crun) or bind a path with nothing mounted below",
+            ),
+        ),
+        Err(e) => ev.refuse(
+            refusal(format!("the mounts below it cannot be listed ({e})"))
+                .remedy("the gate cannot decide on a mount it cannot see"),
+        ),
+    }
 }
 
 /// Where each kernel filesystem belongs in a container (as runc's and containerd's default specs put
@@ -251,18 +323,19 @@ impl MountSource<'_> {
     }
 }
 
-/// Judges one host path used as a mount source. Returns true when it is allowed.
+/// Judges one host path used as a mount source. Returns the source as opened when it is allowed.
 ///
 /// In order: the path must be absolute; a kubelet subPath is judged by its origin; a path protected as
-/// written is refused; the path is resolved on the host, and what it resolves to must not be protected
-/// either; a device is judged as a device; a pod-owned path is the pod's own; anything else needs a grant.
+/// written is refused; the source is opened once (every component existing, no magic links), and what the
+/// open file is must not be protected either; a device node is judged as a device; a pod-owned path is
+/// the pod's own; a socket or FIFO needs a grant to write; anything else needs a grant.
 fn check_host_path(
     ev: &mut Evaluation,
     field: Field,
     source: &Path,
     access: Access,
     shared: bool,
-) -> bool {
+) -> Option<OpenedSource> {
     let source = MountSource {
         field,
         path: source,
@@ -270,7 +343,7 @@ fn check_host_path(
         shared,
     };
     if refuse_if_relative(ev, &source) {
-        return false;
+        return None;
     }
     // A path through /proc (/proc/<pid>/root/...) resolves to something harmless-looking: judge the path
     // as written too.
@@ -279,13 +352,12 @@ fn check_host_path(
     if is_kubelet_subpath(ev, &split_source) {
         return check_subpath_origin(ev, &source);
     }
-    let lexically_pod_owned = is_pod_owned(ev, &split_source);
+    let lexically_pod_owned = is_pod_owned(ev, &split_source, source.path);
     if !lexically_pod_owned && refuse_if_protected_as_written(ev, &source, &split_source) {
-        return false;
+        return None;
     }
-    let Some(resolved) = resolve_source(ev, &source) else {
-        return false;
-    };
+    let opened = open_source(ev, &source)?;
+    let resolved = opened.resolved.as_path();
 
     // Most sources resolve to themselves: then the source's answers stand for the resolved path.
     let unchanged = resolved.as_os_str() == source.path.as_os_str();
@@ -293,18 +365,63 @@ fn check_host_path(
     let (split, pod_owned) = if unchanged {
         (&split_source, lexically_pod_owned)
     } else {
-        split_resolved = SplitPath::new(&resolved);
-        let pod_owned = is_pod_owned(ev, &split_resolved);
+        split_resolved = SplitPath::new(resolved);
+        let pod_owned = is_pod_owned(ev, &split_resolved, resolved);
         (&split_resolved, pod_owned)
     };
-    if !pod_owned && refuse_if_protected(ev, &source, &resolved, split) {
-        return false;
+    if !pod_owned && refuse_if_protected(ev, &source, resolved, split) {
+        return None;
     }
 
-    if resolved.starts_with("/dev") && !pod_owned {
-        return check_device_source(ev, &source, &resolved);
+    let allowed = match opened.kind {
+        // A device node is the device wherever it lies, even in a granted directory.
+        FileKind::Device(node) => check_device_source(ev, &source, resolved, node),
+        FileKind::Socket | FileKind::Fifo if !pod_owned => {
+            check_socket_source(ev, &source, resolved, split, opened.kind)
+        }
+        _ => check_path_grant(ev, &source, resolved, split, pod_owned),
+    };
+    allowed.then_some(opened)
+}
+
+/// A socket or FIFO: a bind lets the container connect to it or write into it whatever `ro` says (the
+/// kernel checks neither against the mount), so it needs a grant to write. Returns true when allowed.
+fn check_socket_source(
+    ev: &mut Evaluation,
+    source: &MountSource,
+    resolved: &Path,
+    split: &SplitPath,
+    kind: FileKind,
+) -> bool {
+    if ev
+        .perms
+        .path_grant_split(split, Access::Rw, source.shared)
+        .is_some()
+    {
+        return true;
     }
-    check_path_grant(ev, &source, &resolved, split, pod_owned)
+    if source.access == Access::Rw {
+        return check_path_grant(ev, source, resolved, split, false);
+    }
+    let what = if kind == FileKind::Socket {
+        "a unix socket: a read-only bind still lets the container connect(2) to it"
+    } else {
+        "a FIFO: a read-only bind still lets the container write into it"
+    };
+    let need = Need::Path {
+        path: resolved,
+        access: Access::Rw,
+        shared: source.shared,
+    };
+    let violation = source.violation(
+        "mount.socket",
+        format!(
+            "{} is {what}, which needs a grant to write",
+            source.described(resolved)
+        ),
+    );
+    ev.refuse_needing(violation, &need);
+    false
 }
 
 /// Refuses a source that is not an absolute path. Returns true when it refused.
@@ -327,9 +444,9 @@ fn refuse_if_relative(ev: &mut Evaluation, source: &MountSource) -> bool {
     true
 }
 
-/// A kubelet subPath: judged as the host path mounted there, which the mount table names. Returns true
-/// when it is allowed.
-fn check_subpath_origin(ev: &mut Evaluation, source: &MountSource) -> bool {
+/// A kubelet subPath: judged as the host path mounted there, which the mount table names. Returns that
+/// path as opened when it is allowed.
+fn check_subpath_origin(ev: &mut Evaluation, source: &MountSource) -> Option<OpenedSource> {
     let traced = match ev.host.mount_origin(source.path) {
         Ok(Some(origin)) if !ev.perms.subpaths.iter().any(|p| p.covers(&origin)) => Ok(origin),
         Ok(Some(origin)) => Err(format!("it exposes another subPath, {}", origin.display())),
@@ -351,7 +468,7 @@ fn check_subpath_origin(ev: &mut Evaluation, source: &MountSource) -> bool {
                     )
                     .remedy("the gate cannot decide on a subPath whose origin it cannot find"),
             );
-            false
+            None
         }
     }
 }
@@ -361,9 +478,15 @@ fn is_kubelet_subpath(ev: &Evaluation, path: &SplitPath) -> bool {
     ev.perms.subpaths.iter().any(|p| p.covers_split(path))
 }
 
-/// Whether `path` is a mount source a pod owns (its kubelet volumes and etc-hosts, its sandbox's files).
-fn is_pod_owned(ev: &Evaluation, path: &SplitPath) -> bool {
-    ev.perms.pod_owned.iter().any(|p| p.covers_split(path))
+/// Whether `path` is a mount source the container's own pod owns (its kubelet volumes and etc-hosts, its
+/// sandbox's files): another pod's are not, and outside a pod none are.
+fn is_pod_owned(ev: &Evaluation, split: &SplitPath, path: &Path) -> bool {
+    let Some(owner) = ev.owner else {
+        return false;
+    };
+    ev.perms.pod_owned.iter().any(|p| {
+        p.pattern.covers_split(split) && p.names(path.as_os_str().as_encoded_bytes(), owner)
+    })
 }
 
 /// Refuses a source that, as written, is or lies in a protected host path. Returns true when it refused.
@@ -396,22 +519,26 @@ fn refuse_if_protected_as_written(
     true
 }
 
-/// The source resolved on the host (symbolic links followed); None, refused, when the host cannot.
-fn resolve_source(ev: &mut Evaluation, source: &MountSource) -> Option<PathBuf> {
-    match ev.host.resolve(source.path) {
-        Ok(resolved) => Some(resolved),
+/// The source opened on the host once (symbolic links followed, magic links refused, every component
+/// existing); None, refused, when the host cannot.
+fn open_source(ev: &mut Evaluation, source: &MountSource) -> Option<OpenedSource> {
+    match ev.host.open_source(source.path) {
+        Ok(opened) => Some(opened),
         Err(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                "does not exist on the host".to_string()
+            } else {
+                format!("cannot be opened on the host ({e})")
+            };
             ev.refuse(
                 source
                     .violation(
                         "mount.host-path",
-                        format!(
-                            "{} host path {} cannot be resolved on the host ({e})",
-                            source.field,
-                            source.shown()
-                        ),
+                        format!("{} host path {} {why}", source.field, source.shown()),
                     )
-                    .remedy("the gate cannot decide on a path it cannot resolve"),
+                    .remedy(
+                        "a source must exist when the container is created, reached without magic links",
+                    ),
             );
             None
         }
@@ -519,68 +646,43 @@ fn protected_reason(ev: &Evaluation, path: &SplitPath) -> Option<String> {
     None
 }
 
-/// A bind mount of something under /dev: a device node is judged as a device, anything else (a directory
-/// of nodes) needs a path grant, which no interface gives.
-fn check_device_source(ev: &mut Evaluation, source: &MountSource, resolved: &Path) -> bool {
-    let access = source.access;
-    match ev.host.device_node(resolved) {
-        Ok(Some(node)) => {
-            let wanted = if access == Access::Rw { "rw" } else { "r" };
-            let need = Need::Device {
-                path: Some(resolved),
-                kind: node.kind,
-                major: Some(node.major),
-                minor: Some(node.minor),
-                access: DeviceAccess::parse(wanted).expect("valid"),
-            };
-            if ev.perms.device_grant(&need).is_some() {
-                return true;
-            }
-            let violation = source.violation(
-                "mount.device",
-                format!(
-                    "{} is device {} {}:{}, outside the connected interfaces",
-                    source.described(resolved),
-                    node.kind,
-                    node.major,
-                    node.minor
-                ),
-            );
-            ev.refuse_needing(violation, &need);
-            false
-        }
-        Ok(None) => {
-            let need = Need::Path {
-                path: resolved,
-                access,
-                shared: false,
-            };
-            if ev.perms.path_grant(resolved, access, false).is_some() {
-                return true;
-            }
-            let violation = source.violation(
-                "mount.host-path",
-                format!(
-                    "{} is outside the connected interfaces",
-                    source.described(resolved)
-                ),
-            );
-            ev.refuse_needing(violation, &need);
-            false
-        }
-        Err(e) => {
-            ev.refuse(
-                source
-                    .violation(
-                        "mount.device",
-                        format!(
-                            "{} cannot be examined on the host ({e})",
-                            source.described(resolved)
-                        ),
-                    )
-                    .remedy("the gate cannot decide on a device it cannot examine"),
-            );
-            false
-        }
+/// A bind mount of a host device node: judged as that device, by the grants that may reach the host's
+/// node (not those for nodes every container gets its own of: its ptys, its console), never shared.
+fn check_device_source(
+    ev: &mut Evaluation,
+    source: &MountSource,
+    resolved: &Path,
+    node: DeviceNode,
+) -> bool {
+    if source.shared {
+        ev.refuse(shared_propagation_violation(source, resolved));
+        return false;
     }
+    let wanted = if source.access == Access::Rw {
+        "rw"
+    } else {
+        "r"
+    };
+    let need = Need::Device {
+        path: Some(resolved),
+        kind: node.kind,
+        major: Some(node.major),
+        minor: Some(node.minor),
+        access: DeviceAccess::parse(wanted).expect("valid"),
+    };
+    if ev.perms.host_device_grant(&need).is_some() {
+        return true;
+    }
+    let violation = source.violation(
+        "mount.device",
+        format!(
+            "{} is the host's device {} {}:{}, outside the connected interfaces",
+            source.described(resolved),
+            node.kind,
+            node.major,
+            node.minor
+        ),
+    );
+    ev.refuse_needing(violation, &need);
+    false
 }

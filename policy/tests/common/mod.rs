@@ -29,7 +29,8 @@ masked_paths = ["/proc/kcore", "/proc/keys"]
 readonly_paths = ["/proc/sys", "/proc/bus"]
 devices = [
   { path = "/dev/null", type = "c", major = 1, minor = 3, access = "rwm" },
-  { path = "/dev/pts/*", type = "c", major = 136, access = "rwm" },
+  { path = "/dev/console", type = "c", major = 5, minor = 1, access = "rwm", host_bind = false },
+  { path = "/dev/pts/*", type = "c", major = 136, access = "rwm", host_bind = false },
   { type = "c", access = "m" },
   { type = "b", access = "m" },
 ]
@@ -212,6 +213,12 @@ pub fn spec() -> Value {
             "noNewPrivileges": true
         },
         "root": {"path": "rootfs"},
+        // An app container of pod 0a1b (sandbox abc), as CRI annotates it: its files are its own.
+        "annotations": {
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.sandbox-id": "abc",
+            "io.kubernetes.cri.sandbox-uid": "0a1b"
+        },
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},

@@ -10,9 +10,14 @@ use serde::{Deserialize, Serialize};
 use crate::pods::{PodNamespaces, PodRole};
 use crate::runtime::AdmittedRuntime;
 
+/// Where in a bundle the gate pins the bind sources it judged (one bind mount each, which the spec then
+/// names): the runtime mounts the very files judged, whatever happens to their names. The shim unmounts
+/// them once the runtime has created the container.
+pub const PINS_DIR: &str = ".strict-pins";
+
 /// The version of the JSON between shim and gate. A gate refuses a request of another version, which
 /// happens when strictctl was upgraded under running shims of an older release.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// The gate binary, when it is not `strictctl` next to the shim's own executable.
 pub const GATE_ENV: &str = "STRICT_GATE";
@@ -54,6 +59,10 @@ pub enum Request {
         bundle: PathBuf,
         /// The namespaces of the pods this shim serves, which an app container may join.
         pods: Vec<PodNamespaces>,
+        /// The root filesystem's mounts from containerd's CreateTaskRequest, which the shim mounts at
+        /// the bundle's `rootfs` once they are allowed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rootfs: Vec<RootfsMount>,
     },
     /// Gate an exec process (containerd's JSON) against the container's spec in its bundle.
     Exec {
@@ -76,6 +85,16 @@ impl Request {
     pub fn is_exec(&self) -> bool {
         matches!(self, Request::Exec { .. })
     }
+}
+
+/// One mount of a container's root filesystem, as containerd's snapshotter describes it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RootfsMount {
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 /// The gate's answer: the value, or the error the shim returns to containerd.
@@ -101,6 +120,10 @@ pub struct Admitted {
     pub own_pid_namespace: bool,
     /// The runtime the configuration names, for this container's namespace.
     pub runtime: AdmittedRuntime,
+    /// A sandbox's pod uid (CRI's annotation), which the shim records for the pod: its app containers'
+    /// pod-owned files are this pod's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
 }
 
 /// The answer to an Exec.

@@ -74,6 +74,9 @@ pub type NamespaceId = (u64, u64);
 pub struct PodNamespaces {
     /// The pod's sandbox id (`io.kubernetes.cri.sandbox-id`).
     pub sandbox_id: String,
+    /// The pod's uid, as its sandbox was created with (`io.kubernetes.cri.sandbox-uid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
     pub ids: Vec<(NamespaceKind, NamespaceId)>,
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use strict_protocol::gate::{CreateAnswer, ExecAnswer, UpdateAnswer};
 use strict_protocol::{
     Admitted, AdmittedRuntime, Answer, Envelope, NamespaceKind, PodNamespaces, PodRole, Request,
+    RootfsMount,
 };
 
 /// `value` serialises to exactly `json`, and `json` reads back as `value`.
@@ -16,8 +17,8 @@ fn pinned<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: 
 }
 
 #[test]
-fn the_protocol_version_is_one() {
-    assert_eq!(strict_protocol::PROTOCOL, 1);
+fn the_protocol_version_is_two() {
+    assert_eq!(strict_protocol::PROTOCOL, 2);
 }
 
 #[test]
@@ -28,13 +29,19 @@ fn create_request() {
             bundle: "/run/containerd/io.containerd.runtime.v2.task/k8s.io/c1".into(),
             pods: vec![PodNamespaces {
                 sandbox_id: "s1".into(),
+                pod_uid: Some("0a1b".into()),
                 ids: vec![
                     (NamespaceKind::Network, (4, 4026532000)),
                     (NamespaceKind::Mount, (4, 4026531841)),
                 ],
             }],
+            rootfs: vec![RootfsMount {
+                typ: "overlay".into(),
+                source: "overlay".into(),
+                options: vec!["index=off".into(), "lowerdir=/l1:/l2".into()],
+            }],
         }),
-        r#"{"protocol":1,"op":"create","id":"c1","bundle":"/run/containerd/io.containerd.runtime.v2.task/k8s.io/c1","pods":[{"sandbox_id":"s1","ids":[["network",[4,4026532000]],["mount",[4,4026531841]]]}]}"#,
+        r#"{"protocol":2,"op":"create","id":"c1","bundle":"/run/containerd/io.containerd.runtime.v2.task/k8s.io/c1","pods":[{"sandbox_id":"s1","pod_uid":"0a1b","ids":[["network",[4,4026532000]],["mount",[4,4026531841]]]}],"rootfs":[{"type":"overlay","source":"overlay","options":["index=off","lowerdir=/l1:/l2"]}]}"#,
     );
 }
 
@@ -47,7 +54,7 @@ fn exec_request() {
             bundle: "/run/b".into(),
             process: r#"{"args":["/bin/true"],"cwd":"/"}"#.into(),
         }),
-        r#"{"protocol":1,"op":"exec","id":"c1","exec_id":"e1","bundle":"/run/b","process":"{\"args\":[\"/bin/true\"],\"cwd\":\"/\"}"}"#,
+        r#"{"protocol":2,"op":"exec","id":"c1","exec_id":"e1","bundle":"/run/b","process":"{\"args\":[\"/bin/true\"],\"cwd\":\"/\"}"}"#,
     );
 }
 
@@ -59,7 +66,7 @@ fn update_request() {
             bundle: "/run/b".into(),
             resources: r#"{"memory":{"limit":67108864}}"#.into(),
         }),
-        r#"{"protocol":1,"op":"update","id":"c1","bundle":"/run/b","resources":"{\"memory\":{\"limit\":67108864}}"}"#,
+        r#"{"protocol":2,"op":"update","id":"c1","bundle":"/run/b","resources":"{\"memory\":{\"limit\":67108864}}"}"#,
     );
 }
 
@@ -75,8 +82,9 @@ fn create_answers() {
             role: PodRole::Sandbox,
             own_pid_namespace: true,
             runtime: runtime.clone(),
+            pod_uid: Some("0a1b".into()),
         }),
-        r#"{"ok":{"role":"sandbox","own_pid_namespace":true,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true}}}"#,
+        r#"{"ok":{"role":"sandbox","own_pid_namespace":true,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true},"pod_uid":"0a1b"}}"#,
     );
     pinned(
         CreateAnswer::Ok(Admitted {
@@ -85,6 +93,7 @@ fn create_answers() {
             },
             own_pid_namespace: false,
             runtime: runtime.clone(),
+            pod_uid: None,
         }),
         r#"{"ok":{"role":{"container":{"sandbox_id":"s1"}},"own_pid_namespace":false,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true}}}"#,
     );
@@ -93,6 +102,7 @@ fn create_answers() {
             role: PodRole::None,
             own_pid_namespace: true,
             runtime,
+            pod_uid: None,
         }),
         r#"{"ok":{"role":"none","own_pid_namespace":true,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true}}}"#,
     );

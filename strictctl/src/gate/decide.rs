@@ -6,15 +6,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use strict_policy::{
-    evaluate, evaluate_document_in_pod, evaluate_exec, parse_spec, write_atomically, Mode, Outcome,
-    Permissions, PolicyConfig, RealHost, Verdict,
+    evaluate, evaluate_document_in, evaluate_exec, parse_spec, write_atomically, Context, Mode,
+    Outcome, Permissions, PinningHost, PolicyConfig, RealHost, Verdict,
 };
-use strict_protocol::{ConfigRequest, PodNamespaces};
+use strict_protocol::{ConfigRequest, PodNamespaces, RootfsMount};
 
 use super::error::{GateError, LoadError, Result};
-use super::pods::namespaces_for;
+use super::features::RuntimeFeatures;
+use super::pins;
+use super::pods::{namespaces_for, owner_for};
 use super::record::{Recorded, Trail};
 use crate::audit::record::{Identity, Subject};
 use crate::setup;
@@ -43,6 +47,17 @@ impl ConfigLoad {
             },
         }
     }
+}
+
+/// The directory the container's root is when no rootfs mounts are sent: `root.path` (relative to the
+/// bundle).
+fn root_directory(bundle: &Path, spec: &Spec) -> Option<PathBuf> {
+    let root = spec.root().as_ref()?.path();
+    Some(if root.is_absolute() {
+        root.clone()
+    } else {
+        bundle.join(root)
+    })
 }
 
 pub struct Gate {
@@ -142,9 +157,17 @@ impl Gate {
         GateError::Undecided(error)
     }
 
-    /// Gates the bundle's config.json. Enforce: on success the spec in the bundle is the one that was
-    /// allowed (narrowed if need be). Complain: the spec stays as it came and the verdict is only recorded.
-    pub fn check_bundle(&self, id: &str, bundle: &Path, pods: &[PodNamespaces]) -> Result<Spec> {
+    /// Gates the bundle's config.json and the root filesystem's mounts. Enforce: on success the spec in
+    /// the bundle is the one that was allowed (narrowed if need be), its bind sources the files the gate
+    /// judged, pinned in the bundle (`pins`). Complain: the spec stays as it came and the verdict is only
+    /// recorded.
+    pub fn check_bundle(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pods: &[PodNamespaces],
+        rootfs: &[RootfsMount],
+    ) -> Result<Spec> {
         let path = bundle.join("config.json");
         let unknown = Identity::default();
         let bytes = std::fs::read(&path).map_err(|e| {
@@ -178,25 +201,44 @@ impl Gate {
         let identity = Identity::of_spec(&document.spec);
         let subject = identity.subject.unwrap_or(Subject::Container);
         let original = (self.mode == Mode::Complain).then(|| document.spec.clone());
-        // An app container of a pod may join its own pod's namespaces only.
+        // An app container of a pod may join its own pod's namespaces only, and mount its own pod's files.
         let pod = namespaces_for(&document.spec, pods);
-        let verdict = evaluate_document_in_pod(&mut document, permissions, &RealHost, pod.as_ref());
+        let owner = owner_for(id, &document.spec, pods);
+        let judged_rootfs = strict_policy::rootfs::judge(rootfs, permissions);
+        let layers = match &judged_rootfs {
+            Ok(layers) if !layers.is_empty() => layers.clone(),
+            _ => root_directory(bundle, &document.spec).into_iter().collect(),
+        };
+        let host = PinningHost::default();
+        let context = Context {
+            pod: pod.as_ref(),
+            owner: owner.as_ref(),
+            rootfs_layers: &layers,
+        };
+        let mut verdict = evaluate_document_in(&mut document, permissions, &host, &context);
+        if let Err(violation) = judged_rootfs {
+            verdict.violations.insert(0, *violation);
+        }
         self.trail
             .conclude(subject, Recorded::new(id, None, &identity), &verdict);
         if let Some(original) = original {
             return Ok(original);
         }
-        match verdict.outcome() {
-            Outcome::Refused => Err(GateError::Refused(
+        let outcome = verdict.outcome();
+        if outcome == Outcome::Refused {
+            return Err(GateError::Refused(
                 verdict.refusal_message().unwrap_or_default(),
-            )),
-            Outcome::Narrowed => {
-                write_atomically(&path, &strict_policy::document::to_json(&document.spec))
-                    .map_err(|e| GateError::Undecided(format!("writing the narrowed spec: {e}")))?;
-                Ok(document.spec)
-            }
-            Outcome::Allowed => Ok(document.spec),
+            ));
         }
+        let held = host.into_held();
+        let pinned = pins::stage(&mut document.spec, bundle, &held).map_err(|e| {
+            self.undecided(subject, Recorded::new(id, None, &identity), e.to_string())
+        })?;
+        if outcome == Outcome::Narrowed || pinned > 0 {
+            write_atomically(&path, &strict_policy::document::to_json(&document.spec))
+                .map_err(|e| GateError::Undecided(format!("writing the gated spec: {e}")))?;
+        }
+        Ok(document.spec)
     }
 
     /// The spec the container runs with: its bundle's config.json, as the gate left it at Create.
@@ -211,11 +253,20 @@ impl Gate {
             .map_err(|e| self.undecided(subject, what, format!("{}: {e}", path.display())))
     }
 
-    /// Whether the runtime applies `SECCOMP_FILTER_FLAG_LOG` (narrowed filters then log what they deny).
-    pub fn set_seccomp_log(&mut self, log: bool) {
+    /// What the runtime (`binary`) can do that changes decisions: seccomp filter flags (narrowed filters
+    /// then log what they deny), recursive read-only mounts, the breakouts its version still has.
+    pub fn set_runtime(&mut self, binary: &Path, features: &RuntimeFeatures) {
         if let Ok(permissions) = &mut self.permissions {
             if let Some(permissions) = Arc::get_mut(permissions) {
-                permissions.seccomp_log_flag = log;
+                permissions.seccomp_log_flag = features
+                    .seccomp_flags
+                    .iter()
+                    .any(|f| f == "SECCOMP_FILTER_FLAG_LOG");
+                permissions.recursive_read_only = features.mount_options.iter().any(|o| o == "rro");
+                permissions.unfixed_breakouts = strict_policy::runtime_advisories::unfixed(
+                    &binary.to_string_lossy(),
+                    features.version.as_deref(),
+                );
             }
         }
     }
@@ -262,6 +313,8 @@ impl Gate {
         if let Some(linux) = spec.linux_mut() {
             linux.set_resources(Some(resources.clone()));
         }
+        // The mounts were judged (and their sources pinned) at create; an update cannot change them.
+        spec.set_mounts(None);
         let verdict = evaluate(&mut spec, permissions, &RealHost);
         // Only refusals count here: the container's own narrowing was applied (or recorded) at create.
         let verdict = Verdict {
@@ -353,7 +406,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Enforce);
         let bundle = make_bundle(dir.path(), "mount-etc-ro");
-        let error = gate.check_bundle("c1", &bundle, &[]).unwrap_err();
+        let error = gate.check_bundle("c1", &bundle, &[], &[]).unwrap_err();
         assert!(matches!(error, GateError::Refused(_)), "{error}");
         let (records, bad) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
         assert_eq!((records.len(), bad), (1, 0));
@@ -381,7 +434,7 @@ mod tests {
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "mount-etc-ro");
         let before = std::fs::read(bundle.join("config.json")).unwrap();
-        let spec = gate.check_bundle("c1", &bundle, &[]).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &[], &[]).unwrap();
         assert_eq!(std::fs::read(bundle.join("config.json")).unwrap(), before);
         assert!(spec
             .mounts()
@@ -392,7 +445,7 @@ mod tests {
         // Narrowings are recorded, not applied: the seccomp-default fixture keeps its filter.
         let narrowed = make_bundle(dir.path(), "seccomp-default");
         let before = std::fs::read(narrowed.join("config.json")).unwrap();
-        gate.check_bundle("c2", &narrowed, &[]).unwrap();
+        gate.check_bundle("c2", &narrowed, &[], &[]).unwrap();
         assert_eq!(std::fs::read(narrowed.join("config.json")).unwrap(), before);
 
         let (records, _) = read_records(&dir.path().join("audit/audit.log"), None).unwrap();
@@ -423,7 +476,7 @@ mod tests {
                 "default",
             );
             let bundle = make_bundle(dir.path(), "default");
-            let error = gate.check_bundle("c1", &bundle, &[]).unwrap_err();
+            let error = gate.check_bundle("c1", &bundle, &[], &[]).unwrap_err();
             assert!(matches!(error, GateError::Undecided(_)));
             assert!(error.to_string().contains("snapd"), "{error}");
         }
@@ -463,7 +516,7 @@ mod tests {
         let gate = loaded(config);
         let bundle = make_bundle(dir.path(), "default");
         let error = gate
-            .check_bundle("c1", &bundle, &[])
+            .check_bundle("c1", &bundle, &[], &[])
             .unwrap_err()
             .to_string();
         assert!(error.contains("the vendor profiles do not load"), "{error}");
@@ -482,7 +535,7 @@ mod tests {
         config.audit.path = dir.path().join("file/audit.log");
         let gate = loaded(config);
         let bundle = make_bundle(dir.path(), "default");
-        gate.check_bundle("c1", &bundle, &[]).unwrap();
+        gate.check_bundle("c1", &bundle, &[], &[]).unwrap();
     }
 
     #[test]
@@ -490,7 +543,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "default");
-        let spec = gate.check_bundle("c1", &bundle, &[]).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &[], &[]).unwrap();
         let mut process = spec.process().clone().unwrap();
         let mut caps = process.capabilities().clone().unwrap();
         let mut bounding = caps.bounding().clone().unwrap();

@@ -1,15 +1,27 @@
 //! The runtime's features that change a decision: whether it applies seccomp filter flags (runc ≥ 1.2,
-//! crun), so that narrowed filters can ask the kernel to log what they deny.
+//! crun), so that narrowed filters can ask the kernel to log what they deny; whether it has recursive
+//! read-only mounts (`rro`); and its version, for its known breakouts.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use strict_protocol::AdmittedRuntime;
 
-/// The seccomp filter flags the runtime applies (`<runtime> features`); none when it cannot say. The
-/// gate process needs this for every container; asking runc costs a fork and exec (~6 ms), so the answer
-/// is kept next to the runtime's state, keyed by the binary's identity, for the next one.
-pub fn seccomp_flags(runtime: &AdmittedRuntime) -> Vec<String> {
+/// What `<runtime> features` says that the gate uses; empty when it cannot say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeFeatures {
+    /// The seccomp filter flags it applies.
+    pub seccomp_flags: Vec<String>,
+    /// The mount options it knows.
+    pub mount_options: Vec<String>,
+    /// Its version (runc's `org.opencontainers.runc.version` annotation).
+    pub version: Option<String>,
+}
+
+/// The runtime's features (`<runtime> features`). The gate process needs this for every container;
+/// asking runc costs a fork and exec (~6 ms), so the answer is kept next to the runtime's state, keyed by
+/// the binary's identity, for the next one.
+pub fn runtime_features(runtime: &AdmittedRuntime) -> RuntimeFeatures {
     let identity = binary_identity(&runtime.binary);
     let cache = runtime
         .root
@@ -17,17 +29,19 @@ pub fn seccomp_flags(runtime: &AdmittedRuntime) -> Vec<String> {
         .map(|dir| dir.join(".strict-runtime-features.json"));
     if let (Some(identity), Some(cache)) = (&identity, &cache) {
         if let Ok(bytes) = std::fs::read(cache) {
-            if let Ok((seen, flags)) = serde_json::from_slice::<(String, Vec<String>)>(&bytes) {
+            if let Ok((seen, features)) =
+                serde_json::from_slice::<(String, RuntimeFeatures)>(&bytes)
+            {
                 if &seen == identity {
-                    return flags;
+                    return features;
                 }
             }
         }
     }
-    let flags = probe_seccomp_flags(&runtime.binary);
+    let features = probe(&runtime.binary);
     if let (Some(identity), Some(cache)) = (identity, cache) {
         // Best effort: written whole (rename), so a concurrent reader never sees half of it.
-        let json = serde_json::to_vec(&(identity, &flags)).expect("plain data serialises");
+        let json = serde_json::to_vec(&(identity, &features)).expect("plain data serialises");
         if let Some(dir) = cache.parent() {
             if std::fs::create_dir_all(dir).is_ok() {
                 let _ = tempfile::NamedTempFile::new_in(dir).and_then(|file| {
@@ -37,7 +51,7 @@ pub fn seccomp_flags(runtime: &AdmittedRuntime) -> Vec<String> {
             }
         }
     }
-    flags
+    features
 }
 
 /// Path, size and modification time of the runtime binary: a new runc is probed again.
@@ -66,7 +80,7 @@ fn binary_identity(binary: &Path) -> Option<String> {
     ))
 }
 
-fn probe_seccomp_flags(binary: &Path) -> Vec<String> {
+fn probe(binary: &Path) -> RuntimeFeatures {
     let output = Command::new(binary)
         .arg("features")
         .stdin(Stdio::null())
@@ -85,17 +99,24 @@ fn probe_seccomp_flags(binary: &Path) -> Vec<String> {
             None
         }
     };
-    features
-        .and_then(|features| {
-            let flags = features["linux"]["seccomp"]["supportedFlags"]
-                .as_array()?
-                .clone();
-            Some(
-                flags
-                    .iter()
+    let Some(features) = features else {
+        return RuntimeFeatures::default();
+    };
+    let strings = |value: &serde_json::Value| -> Vec<String> {
+        value
+            .as_array()
+            .map(|list| {
+                list.iter()
                     .filter_map(|f| f.as_str().map(String::from))
-                    .collect(),
-            )
-        })
-        .unwrap_or_default()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    RuntimeFeatures {
+        seccomp_flags: strings(&features["linux"]["seccomp"]["supportedFlags"]),
+        mount_options: strings(&features["mountOptions"]),
+        version: features["annotations"]["org.opencontainers.runc.version"]
+            .as_str()
+            .map(String::from),
+    }
 }

@@ -7,14 +7,17 @@
 //!   before the runtime reads it (enforce) or left as it came (complain); execs and updates judged against
 //!   the bundle's spec; failing closed when the configuration, profiles or connections do not load.
 //! - `record.rs`: every decision logged and appended to the audit trail.
-//! - `pods.rs`: what CRI's annotations say a container is, and the pod namespaces it may join.
-//! - `features.rs`: the runtime's seccomp flags (`runc features`), cached next to its state.
+//! - `pins.rs`: the bind sources judged, bind-mounted into the bundle for the runtime to mount.
+//! - `pods.rs`: what CRI's annotations say a container is, its pod's namespaces and its own files.
+//! - `features.rs`: the runtime's seccomp flags, mount options and version (`runc features`), cached
+//!   next to its state.
 //! - `logging.rs`: the gate's logs, into the shim's log fifo (containerd's log).
 
 pub mod decide;
 pub mod error;
 pub mod features;
 pub mod logging;
+pub mod pins;
 pub mod pods;
 pub mod record;
 pub mod serve;

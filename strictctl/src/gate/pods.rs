@@ -2,7 +2,8 @@
 //! (from the shim's registry) that an app container may join.
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use strict_protocol::annotations::{CONTAINER_TYPE, SANDBOX_ID};
+use strict_policy::PodOwner;
+use strict_protocol::annotations::{CONTAINER_TYPE, POD_UID, SANDBOX_ID};
 use strict_protocol::{PodNamespaces, PodRole};
 
 /// The role of the container whose spec this is.
@@ -28,8 +29,41 @@ pub fn namespaces_for(spec: &Spec, pods: &[PodNamespaces]) -> Option<PodNamespac
     let known = pods.iter().find(|pod| pod.sandbox_id == sandbox_id);
     Some(known.cloned().unwrap_or(PodNamespaces {
         sandbox_id,
-        ids: Vec::new(),
+        ..PodNamespaces::default()
     }))
+}
+
+/// The pod whose files the container may mount as its own: a sandbox's own (its sandbox id must be the
+/// container's id), an app container's pod as the shim's registry recorded it when its sandbox was
+/// created (a pod this shim does not serve has none); None outside CRI.
+pub fn owner_for(id: &str, spec: &Spec, pods: &[PodNamespaces]) -> Option<PodOwner> {
+    match role(spec) {
+        PodRole::Sandbox => {
+            let annotations = spec.annotations().as_ref()?;
+            let claimed = annotations.get(SANDBOX_ID).map(String::as_str);
+            (claimed.is_none() || claimed == Some(id)).then(|| PodOwner {
+                sandbox_id: id.to_string(),
+                pod_uid: pod_uid(spec),
+            })
+        }
+        PodRole::Container { sandbox_id } => {
+            let pod = pods.iter().find(|pod| pod.sandbox_id == sandbox_id)?;
+            Some(PodOwner {
+                sandbox_id,
+                pod_uid: pod.pod_uid.clone(),
+            })
+        }
+        PodRole::None => None,
+    }
+}
+
+/// The pod uid CRI's annotations give a spec.
+pub fn pod_uid(spec: &Spec) -> Option<String> {
+    spec.annotations()
+        .as_ref()?
+        .get(POD_UID)
+        .filter(|uid| !uid.is_empty())
+        .cloned()
 }
 
 /// Whether the spec gives the container a pid namespace of its own (a new one, not a path to another's).
@@ -72,10 +106,12 @@ mod tests {
         let pods = vec![
             PodNamespaces {
                 sandbox_id: "s0".into(),
+                pod_uid: Some("u0".into()),
                 ids: vec![(NamespaceKind::Network, (4, 1))],
             },
             PodNamespaces {
                 sandbox_id: "s1".into(),
+                pod_uid: Some("u1".into()),
                 ids: vec![
                     (NamespaceKind::Network, (4, 2)),
                     (NamespaceKind::Mount, (4, 3)),
@@ -91,5 +127,35 @@ mod tests {
         assert!(!joinable.contains(NamespaceKind::Network, (4, 1)));
         // Before the shim knows the sandbox: an empty set, so every non-host path is refused.
         assert!(namespaces_for(&app, &[]).unwrap().ids.is_empty());
+    }
+
+    #[test]
+    fn a_containers_own_files_are_its_pods_as_the_registry_knows_it() {
+        let sandbox = spec(serde_json::json!({
+            "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "s1",
+            "io.kubernetes.cri.sandbox-uid": "u1"}));
+        let owner = owner_for("s1", &sandbox, &[]).unwrap();
+        assert_eq!(
+            (owner.sandbox_id.as_str(), owner.pod_uid.as_deref()),
+            ("s1", Some("u1"))
+        );
+        // A sandbox claiming another sandbox's id owns nothing.
+        assert_eq!(owner_for("s2", &sandbox, &[]), None);
+        // An app container's pod uid is the registry's, whatever its own annotation claims.
+        let app = spec(serde_json::json!({
+            "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "s1",
+            "io.kubernetes.cri.sandbox-uid": "someone-else"}));
+        let pods = vec![PodNamespaces {
+            sandbox_id: "s1".into(),
+            pod_uid: Some("u1".into()),
+            ids: Vec::new(),
+        }];
+        assert_eq!(
+            owner_for("c1", &app, &pods).unwrap().pod_uid.as_deref(),
+            Some("u1")
+        );
+        // A pod this shim does not serve, or no pod at all: nothing is the container's own.
+        assert_eq!(owner_for("c1", &app, &[]), None);
+        assert_eq!(owner_for("c1", &spec(serde_json::json!({})), &pods), None);
     }
 }

@@ -10,9 +10,9 @@ use strict_protocol::{
 
 use super::decide::{ConfigLoad, Gate};
 use super::error::to_answer;
-use super::features::seccomp_flags;
+use super::features::runtime_features;
 use super::logging;
-use super::pods::{has_own_pid_namespace, role};
+use super::pods::{has_own_pid_namespace, pod_uid, role};
 use crate::audit::record::Subject;
 
 /// Loads the configuration (named by the runtime options the shim has in its environment) and the policy
@@ -32,8 +32,7 @@ pub fn serve(namespace: &str, exec_only: bool) -> i32 {
         Gate::load(load, namespace)
     };
     if gate.policy_loaded() {
-        let flags = seccomp_flags(&runtime);
-        gate.set_seccomp_log(flags.iter().any(|f| f == "SECCOMP_FILTER_FLAG_LOG"));
+        gate.set_runtime(&runtime.binary, &runtime_features(&runtime));
     }
     let mut input = Vec::new();
     if std::io::stdin().read_to_end(&mut input).is_err() || input.is_empty() {
@@ -64,12 +63,20 @@ fn refusal(message: String) -> Vec<u8> {
 /// The answer (JSON) to one request of the shim, with the runtime the configuration names.
 pub fn answer(gate: &Gate, runtime: &AdmittedRuntime, request: Request) -> Vec<u8> {
     let json = match request {
-        Request::Create { id, bundle, pods } => {
-            let admitted = gate.check_bundle(&id, &bundle, &pods).map(|spec| Admitted {
-                role: role(&spec),
-                own_pid_namespace: has_own_pid_namespace(&spec),
-                runtime: runtime.clone(),
-            });
+        Request::Create {
+            id,
+            bundle,
+            pods,
+            rootfs,
+        } => {
+            let admitted = gate
+                .check_bundle(&id, &bundle, &pods, &rootfs)
+                .map(|spec| Admitted {
+                    role: role(&spec),
+                    own_pid_namespace: has_own_pid_namespace(&spec),
+                    runtime: runtime.clone(),
+                    pod_uid: pod_uid(&spec),
+                });
             serde_json::to_vec(&to_answer(admitted))
         }
         Request::Exec {
