@@ -53,8 +53,10 @@ async fn host_path_sub_path() {
         .run_pod("sub-path", STRICT_HANDLER, |_| {})
         .await
         .unwrap();
-    let uid = unique("pod");
+    // The kubelet's directory of this pod (its uid), and of another pod.
+    let uid = pod.config.metadata.as_ref().unwrap().uid.clone();
     let kubelet_pod = tb.run_dir.join("kubelet/pods").join(&uid);
+    let other_pod = tb.run_dir.join("kubelet/pods").join(unique("other-pod"));
     let bind = |origin: &std::path::Path, volume: &str| {
         let point = kubelet_pod.join(format!("volume-subpaths/{volume}/app/0"));
         std::fs::create_dir_all(&point).unwrap();
@@ -87,6 +89,20 @@ async fn host_path_sub_path() {
     })
     .await
     .unwrap_or_else(|e| panic!("{}", e.message()));
+    // Another pod's volume (its secrets, its token) is not this pod's own.
+    let theirs = other_pod.join("volumes/kubernetes.io~secret/token");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let status = cri
+        .start_container(&pod, "theirs", |c| {
+            c.mounts.push(host_mount(theirs.to_str().unwrap()))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refusal(&status).contains("is protected: the kubelet's state and credentials"),
+        "{}",
+        refusal(&status)
+    );
     cri.remove_pod(&pod.id).await;
     for point in [etc_ssl, scratch] {
         let _ = std::process::Command::new("umount").arg(&point).status();

@@ -177,9 +177,14 @@ fn cgroups_stay_the_containers_own() {
 }
 
 #[test]
-fn mappings_onto_the_hosts_root_are_refused() {
+fn mappings_onto_the_hosts_root_and_accounts_are_refused() {
     let root = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
     let plain = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let kubelet = json!([{"containerID": 0, "hostID": 65536, "size": 65536}]);
+    let alice = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let straddling = json!([{"containerID": 0, "hostID": 60000, "size": 65536}]);
+    let empty = json!([{"containerID": 0, "hostID": 100000, "size": 0}]);
+    let overflowing = json!([{"containerID": 0, "hostID": 4294967295u64, "size": 2}]);
     let with = |mappings: &Value| {
         let mappings = mappings.clone();
         refused_by(move |s| {
@@ -193,6 +198,25 @@ fn mappings_onto_the_hosts_root_are_refused() {
     };
     assert_eq!(with(&root), ["userns.host-root", "userns.host-root"]);
     assert_eq!(with(&plain), Vec::<&str>::new());
+    assert_eq!(with(&kubelet), Vec::<&str>::new());
+    assert_eq!(with(&alice), ["userns.host-account", "userns.host-account"]);
+    assert_eq!(
+        with(&straddling),
+        ["userns.host-account", "userns.host-account"]
+    );
+    assert_eq!(with(&empty), ["userns.mapping", "userns.mapping"]);
+    assert_eq!(with(&overflowing), ["userns.mapping", "userns.mapping"]);
+    // An idmapped mount is judged the same way.
+    let idmapped = refused_by(|s| {
+        s["mounts"][4]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        s["mounts"][4]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["mounts"][4]["options"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("idmap"));
+    });
+    assert_eq!(idmapped, ["userns.host-account"]);
 }
 
 #[test]

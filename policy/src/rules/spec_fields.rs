@@ -213,23 +213,52 @@ fn unified_key_allowed(key: &str) -> bool {
             .any(|controller| key.starts_with(controller) && key.len() > controller.len())
 }
 
-/// A user namespace (or an idmapped mount) that maps to the host's root makes the container's root the
-/// host's root again, which is what the namespace was for.
+/// Host IDs below this belong to the host's accounts (system users, people, nobody): subordinate ranges
+/// for user namespaces (useradd's /etc/subuid, the kubelet's) start at or above it.
+const HOST_ACCOUNTS_END: u64 = 65536;
+
+/// A user namespace (or an idmapped mount) makes the container's IDs some host IDs: the host's root would
+/// make the container's root the host's again, and another account's ID would make the container that
+/// account for every file outside it (a granted home included). Only IDs nobody on the host has are the
+/// container's own.
 fn check_mappings(mappings: &Option<Vec<LinuxIdMapping>>, field: &str, ev: &mut Evaluation) {
     for (index, mapping) in mappings.iter().flatten().enumerate() {
         let first = u64::from(mapping.host_id());
-        if first == 0 && mapping.size() > 0 {
-            ev.refuse(Violation::new(
+        let end = first + u64::from(mapping.size());
+        let shown = || {
+            format!(
+                "{} -> {} ({})",
+                mapping.container_id(),
+                mapping.host_id(),
+                mapping.size()
+            )
+        };
+        let (rule, why) = if mapping.size() == 0 || end > u64::from(u32::MAX) + 1 {
+            (
+                "userns.mapping",
+                "is empty or runs past the last ID".to_string(),
+            )
+        } else if first == 0 {
+            (
                 "userns.host-root",
-                format!("{field}[{index}]"),
+                "maps the container's IDs onto the host's root".to_string(),
+            )
+        } else if first < HOST_ACCOUNTS_END {
+            (
+                "userns.host-account",
                 format!(
-                    "{} -> {} ({})",
-                    mapping.container_id(),
-                    mapping.host_id(),
-                    mapping.size()
+                    "maps the container's IDs onto host IDs {first}..{}, the host's own accounts",
+                    end.min(HOST_ACCOUNTS_END) - 1
                 ),
-                format!("{field}[{index}] maps the container's IDs onto the host's root"),
-            ));
-        }
+            )
+        } else {
+            continue;
+        };
+        ev.refuse(
+            Violation::new(rule, format!("{field}[{index}]"), shown(), format!("{field}[{index}] {why}"))
+                .remedy(format!(
+                    "map onto a subordinate range (host IDs from {HOST_ACCOUNTS_END}, as /etc/subuid and the kubelet allocate)"
+                )),
+        );
     }
 }
