@@ -112,3 +112,38 @@ fn kernel_filesystems_stay_at_their_place_and_nothing_is_remounted() {
         assert!(stderr.contains(expected), "{flags}: {stderr}");
     }
 }
+
+#[test]
+fn ordinary_user_namespaces_and_recursive_read_only_mounts_keep_running() {
+    let tb = testbed();
+    // A user namespace mapped onto a subordinate range (ctr chowns a copy of the snapshot for it).
+    let out = tb.run(
+        STRICT,
+        &["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"],
+        &["sh", "-c", "cat /proc/self/uid_map"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("100000"),
+        "{}",
+        text(&out.stdout)
+    );
+    // One onto a host account is refused.
+    let out = tb.run(
+        STRICT,
+        &["--uidmap", "0:1000:1", "--gidmap", "0:100000:65536"],
+        &["true"],
+    );
+    assert!(!out.status.success(), "a mapping onto uid 1000 ran");
+    assert!(
+        text(&out.stderr).contains("the host's own accounts"),
+        "{}",
+        text(&out.stderr)
+    );
+    // An explicit rro bind.
+    let dir = granted_dir("rro");
+    let mount = format!("type=bind,src={dir},dst=/d,options=rbind:rro");
+    let out = tb.run(STRICT, &["--mount", &mount], &["cat", "/d/marker"]);
+    assert_eq!(text(&out.stdout).trim(), "granted", "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all("/home/strict-it-rro");
+}

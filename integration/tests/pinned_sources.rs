@@ -207,8 +207,9 @@ fn a_swapped_bind_source_never_mounts_what_the_gate_refused() {
     // Control: runc mounts the name, as judged a moment before; the swapper gets /etc in.
     let stop = Arc::new(AtomicBool::new(false));
     let swaps = swapper(stop.clone());
-    let mut control_escapes = 0;
+    let (mut control_escapes, mut control_rounds) = (0, 0);
     for round in 0..200 {
+        control_rounds += 1;
         std::fs::write(bundle.join("config.json"), &pristine).unwrap();
         let id = format!("race-control-{round}");
         if let Some(pid) = runc.create(&bundle, &id) {
@@ -265,7 +266,8 @@ fn a_swapped_bind_source_never_mounts_what_the_gate_refused() {
     let swaps = swaps.join().unwrap();
     eprintln!(
         "race: {rounds} creates under {swaps} swaps: {admitted} admitted, {refused} refused (the \
-         symlink), {} escapes; control: {control_escapes} escapes",
+         symlink), {} escapes; control (the name mounted): {control_escapes} escapes in {control_rounds} \
+         creates",
         escapes.len()
     );
     assert!(escapes.is_empty(), "mounted outside the grant: {escapes:?}");
