@@ -402,6 +402,40 @@ mod tests {
     }
 
     #[test]
+    fn the_rootfs_mounts_are_snapshots_or_the_container_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), Mode::Enforce);
+        let bundle = make_bundle(dir.path(), "seccomp-default");
+        let snapshots = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
+        let overlay = RootfsMount {
+            typ: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![
+                "index=off".into(),
+                format!("workdir={snapshots}/2/work"),
+                format!("upperdir={snapshots}/2/fs"),
+                format!("lowerdir={snapshots}/1/fs"),
+            ],
+        };
+        gate.check_bundle("c1", &bundle, &[], &[overlay]).unwrap();
+        let host_root = RootfsMount {
+            typ: "bind".into(),
+            source: "/".into(),
+            options: vec!["rbind".into(), "rw".into()],
+        };
+        let bundle = make_bundle(dir.path(), "seccomp-default");
+        match gate.check_bundle("c2", &bundle, &[], &[host_root]) {
+            Err(GateError::Refused(message)) => {
+                assert!(
+                    message.contains("rootfs[0] binds /, which is no snapshot"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
     fn enforce_refuses_and_records_who_and_why() {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Enforce);
