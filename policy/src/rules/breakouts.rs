@@ -8,9 +8,6 @@ use super::evaluation::Evaluation;
 use crate::verdict::Violation;
 
 pub(crate) fn check(ev: &mut Evaluation, rootfs_layers: &[PathBuf]) {
-    if ev.perms.unfixed_breakouts.is_empty() || rootfs_layers.is_empty() {
-        return;
-    }
     let mut refused: Vec<&str> = Vec::new();
     for breakout in &ev.perms.unfixed_breakouts {
         for path in breakout.rootfs_paths {
@@ -42,9 +39,9 @@ pub(crate) fn check(ev: &mut Evaluation, rootfs_layers: &[PathBuf]) {
 /// The first component of `path` that is a symlink in the union of `layers` (top first), as an overlay
 /// would show it: a name is looked up in the top layer that has it, and a directory also shows the layers
 /// below (opaque directories are not read: a symlink hidden under one is still refused, never missed).
-/// A whiteout (a character device 0:0) hides the name.
+/// Anything else ends the lookup: a file, a device node, a whiteout (a character device 0:0, which hides
+/// the name).
 fn symlink_in_union(layers: &[PathBuf], path: &Path) -> Option<PathBuf> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut candidates: &[PathBuf] = layers;
     let mut so_far = PathBuf::new();
     for component in path.components() {
@@ -56,9 +53,6 @@ fn symlink_in_union(layers: &[PathBuf], path: &Path) -> Option<PathBuf> {
         let file_type = meta.file_type();
         if file_type.is_symlink() {
             return Some(so_far);
-        }
-        if file_type.is_char_device() && meta.rdev() == 0 {
-            return None;
         }
         if !file_type.is_dir() {
             return None;
@@ -88,10 +82,27 @@ mod tests {
             Some(PathBuf::from("dev/null"))
         );
         assert_eq!(symlink_in_union(&layers, Path::new("dev/console")), None);
-        // The upper layer's own /dev/null hides the lower symlink.
+        // A whiteout in the upper layer hides the lower symlink.
         std::fs::create_dir_all(upper.path().join("dev")).unwrap();
-        std::fs::write(upper.path().join("dev/null"), "").unwrap();
+        nix::sys::stat::mknod(
+            &upper.path().join("dev/null"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            0,
+        )
+        .unwrap();
         assert_eq!(symlink_in_union(&layers, Path::new("dev/null")), None);
+        // A lower layer's /dev seen through an upper /dev directory: its symlink shows.
+        assert_eq!(
+            symlink_in_union(&layers, Path::new("dev/console")),
+            None,
+            "nothing there"
+        );
+        std::os::unix::fs::symlink("/", lower.path().join("dev/ptmx")).unwrap();
+        assert_eq!(
+            symlink_in_union(&layers, Path::new("dev/ptmx")),
+            Some(PathBuf::from("dev/ptmx"))
+        );
         // A symlinked /dev in the top layer.
         let top = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/", top.path().join("dev")).unwrap();
