@@ -5,18 +5,31 @@
 //! only granted names are allowed; no filter at all becomes the granted set. The default action of the
 //! result always denies (errno EPERM unless the spec's own default is stricter) and the kernel logs the
 //! denials (SECCOMP_FILTER_FLAG_LOG), as snapd does for snaps.
+//!
+//! One OCI filter serves all of its architectures with one rule list, so a grant is written for the spec's
+//! architectures: an argument some of them take at another position (clone's flags on s390) is compared
+//! where each reads it, and a multiplexer (socketcall, ipc) is allowed only as far as the calls it carries
+//! are granted, since seccomp cannot read their arguments through it.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
-    LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall, LinuxSyscallBuilder, Spec,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
+    LinuxSeccompBuilder, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+    LinuxSyscallBuilder, Spec,
 };
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::evaluation::Evaluation;
-use crate::arches::{arch_mask_memoized, native_arches, spec_mask};
-use crate::permissions::{Permissions, SyscallGrant};
+use crate::arches::{
+    arch_mask_memoized, arch_names, argument_positions, native_arches, reorders_arguments,
+    spec_mask, MULTIPLEXERS,
+};
+use crate::permissions::{Need, Permissions, SyscallGrant};
 
 const EPERM: u32 = 1;
+const ENOSYS: u32 = 38;
 
 fn allows(action: LinuxSeccompAction) -> bool {
     matches!(
@@ -83,45 +96,60 @@ fn implies(a: &LinuxSeccompArg, b: &LinuxSeccompArg) -> bool {
     }
 }
 
-fn fit(perms: &Permissions, name: &str, args: &[LinuxSeccompArg], mask: Option<u16>) -> Fit {
-    let Some(granted) = perms.syscalls.get(name) else {
-        return Fit::NotGranted;
-    };
-    if mask.is_some_and(|m| granted.arches & m == 0) {
-        return Fit::Unknown;
+/// Adds comparison `c` to the comparisons of one rule. libseccomp takes one comparison per argument in a
+/// rule (runc turns two into separate rules, i.e. either one): two on one argument become the stronger one,
+/// or, when neither implies the other, false (the set is dropped: granting less, never more).
+fn merge_comparison(all: &mut Vec<LinuxSeccompArg>, c: LinuxSeccompArg) -> bool {
+    match all.iter().position(|a| a.index() == c.index()) {
+        None => all.push(c),
+        Some(i) if implies(&all[i], &c) => {}
+        Some(i) if implies(&c, &all[i]) => all[i] = c,
+        Some(_) => return false,
     }
-    match &granted.grant {
-        SyscallGrant::Any => Fit::Keep,
-        SyscallGrant::Filtered(sets) => {
-            let implied = |c: &LinuxSeccompArg| args.iter().any(|a| implies(a, c));
-            if sets.iter().any(|set| set.iter().all(implied)) {
-                return Fit::Keep;
-            }
-            let combined: Vec<Vec<LinuxSeccompArg>> = sets
-                .iter()
-                .filter_map(|set| {
-                    let mut all = args.to_vec();
-                    for c in set {
-                        // libseccomp takes one comparison per argument in a rule: two on one argument
-                        // become the stronger one, or, when neither implies the other, this set is dropped
-                        // (granting less, never more).
-                        match all.iter().position(|a| a.index() == c.index()) {
-                            None => all.push(*c),
-                            Some(i) if implies(&all[i], c) => {}
-                            Some(i) if implies(c, &all[i]) => all[i] = *c,
-                            Some(_) => return None,
-                        }
+    true
+}
+
+fn at_index(c: &LinuxSeccompArg, index: usize) -> LinuxSeccompArg {
+    let mut builder = LinuxSeccompArgBuilder::default()
+        .index(index)
+        .op(c.op())
+        .value(c.value());
+    if let Some(two) = c.value_two() {
+        builder = builder.value_two(two);
+    }
+    builder.build().expect("every field is set")
+}
+
+/// `name`'s granted argument sets as the spec's architectures read them (see
+/// [`crate::arches::argument_positions`]), and whether one argument sits at different positions among them:
+/// the comparison is then made at each of those positions, which holds on every architecture of the filter
+/// wherever the kernel reads the argument (and grants less elsewhere, never more).
+fn placed_sets<'s>(
+    name: &str,
+    sets: &'s [Vec<LinuxSeccompArg>],
+    mask: Option<u16>,
+) -> (Cow<'s, [Vec<LinuxSeccompArg>]>, bool) {
+    if !reorders_arguments(name, mask) {
+        return (Cow::Borrowed(sets), false);
+    }
+    let mut spread = false;
+    let placed = sets
+        .iter()
+        .filter_map(|set| {
+            let mut placed = Vec::with_capacity(set.len());
+            for c in set {
+                let positions = argument_positions(name, c.index(), mask);
+                spread |= positions.count_ones() > 1;
+                for position in (0..8).filter(|p| positions & 1 << p != 0) {
+                    if !merge_comparison(&mut placed, at_index(c, position)) {
+                        return None;
                     }
-                    Some(all)
-                })
-                .collect();
-            if combined.is_empty() {
-                Fit::NotGranted
-            } else {
-                Fit::Combine(combined)
+                }
             }
-        }
-    }
+            Some(placed)
+        })
+        .collect();
+    (Cow::Owned(placed), spread)
 }
 
 fn rule(
@@ -171,10 +199,17 @@ enum Out<'a> {
 fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> LinuxSeccomp {
     let default_action = filter.default_action();
     let default_allows = allows(default_action);
+    // The errno of the result's default, as runc applies it (EPERM when a spec's ERRNO default has none).
+    let default_errno = if default_allows {
+        EPERM
+    } else {
+        filter.default_errno_ret().unwrap_or(EPERM)
+    };
     let (out, changed) = {
         let arches: &[Arch] = filter.architectures().as_deref().unwrap_or(&[]);
         let rules: &[LinuxSyscall] = filter.syscalls().as_deref().unwrap_or(&[]);
-        let (out, changed) = intersect(ev, arches, rules, default_action, unconfined);
+        let (out, changed) =
+            intersect(ev, arches, rules, default_action, default_errno, unconfined);
         let out: Vec<LinuxSyscall> = if changed {
             out.into_iter()
                 .map(|r| match r {
@@ -219,16 +254,25 @@ fn intersect<'a>(
     arches: &'a [Arch],
     rules: &'a [LinuxSyscall],
     default_action: LinuxSeccompAction,
+    default_errno: u32,
     unconfined: bool,
 ) -> (Vec<Out<'a>>, bool) {
+    let mask = spec_mask(arches);
+    let multiplexers = unexpressible_multiplexers(ev.perms, mask);
+    let multiplexer_lengths = multiplexers
+        .iter()
+        .fold(0, |bits, m| bits | 1 << m.name.len().min(63));
     let mut result = Intersection {
         perms: ev.perms,
         arches,
-        mask: spec_mask(arches),
+        mask,
+        multiplexers,
+        multiplexer_lengths,
         out: Vec::with_capacity(rules.len() + 4),
         changed: false,
         present_denied: Vec::new(),
         present: Vec::new(),
+        spread: Vec::new(),
     };
     let mut names = RuleNames::default();
     for (index, r) in rules.iter().enumerate() {
@@ -242,8 +286,197 @@ fn intersect<'a>(
     if allows(default_action) {
         result.allow_unmentioned_grants(ev, default_action, unconfined);
     }
+    result.record_spread_arguments(ev);
+    result.deny_multiplexers(ev, rules, default_action, default_errno);
     result.answer_errno_names(ev);
     (result.out, result.changed)
+}
+
+/// A multiplexer present on the spec's architectures that carries a syscall not granted with any
+/// arguments: allowing it would allow that syscall with any arguments (or at all), so it is not allowed as
+/// a whole.
+struct Multiplexer {
+    name: &'static str,
+    /// The spec's architectures that have it, as messages name them (None: they cannot be checked, so it
+    /// is assumed present on all of them).
+    arches: Option<String>,
+    /// Carried syscalls granted only with argument filters (libseccomp would carry them without).
+    filtered: Vec<&'static str>,
+    /// Why it is not allowed, and what would allow it.
+    reason: String,
+    /// The narrowings' texts, written once with the rest (for known architectures and the usual answer).
+    not_allowed: Option<String>,
+    carried_filtered: String,
+    denied_enosys: Option<String>,
+}
+
+/// The multiplexers not allowed as a whole under `perms` on the architectures of `mask`: worked out once
+/// per policy (its digest) and architectures, since neither the grants nor the interfaces that would widen
+/// them change with the spec.
+fn unexpressible_multiplexers(perms: &Permissions, mask: Option<u16>) -> Arc<[Multiplexer]> {
+    type Cache = FxHashMap<String, Vec<(Option<u16>, Arc<[Multiplexer]>)>>;
+    static BY_POLICY: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let mut cache = BY_POLICY
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, found)) = cache
+        .get(perms.digest.as_str())
+        .and_then(|by_mask| by_mask.iter().find(|(m, _)| *m == mask))
+    {
+        return found.clone();
+    }
+    let found: Arc<[Multiplexer]> = unexpressible_under(perms, mask).into();
+    // Bounded: a long-running process sees few policies and architectures; past the bound it starts over.
+    if cache.len() >= 64 {
+        cache.clear();
+    }
+    cache
+        .entry(perms.digest.clone())
+        .or_default()
+        .push((mask, found.clone()));
+    found
+}
+
+fn unexpressible_under(perms: &Permissions, mask: Option<u16>) -> Vec<Multiplexer> {
+    let mut out = Vec::new();
+    for (name, carried) in MULTIPLEXERS {
+        let arches = match mask {
+            Some(mask) => match arch_mask_memoized(name) & mask {
+                0 => continue,
+                arches => Some(arch_names(arches).join(", ")),
+            },
+            None => None,
+        };
+        let (mut filtered, mut ungranted) = (Vec::new(), Vec::new());
+        for call in carried {
+            match perms.syscalls.get(*call).map(|g| &g.grant) {
+                Some(SyscallGrant::Any) => {}
+                Some(SyscallGrant::Filtered(_)) => filtered.push(*call),
+                None => ungranted.push(*call),
+            }
+        }
+        if filtered.is_empty() && ungranted.is_empty() {
+            continue;
+        }
+        let mut why = Vec::new();
+        if !filtered.is_empty() {
+            let grantors: Vec<String> = filtered
+                .iter()
+                .flat_map(|call| unfiltered_grantors(perms, call))
+                .collect();
+            why.push(format!(
+                "it carries {} (granted only with argument filters) with the arguments behind a pointer \
+                 seccomp cannot read; {}",
+                filtered.join(", "),
+                if grantors.is_empty() {
+                    format!(
+                        "no interface grants {} with any arguments",
+                        filtered.join(", ")
+                    )
+                } else {
+                    format!("granted with any arguments by {}", grantors.join(", "))
+                }
+            ));
+        }
+        if !ungranted.is_empty() {
+            why.push(format!(
+                "it carries {}, not granted by the connected interfaces",
+                ungranted.join(", ")
+            ));
+        }
+        let mut m = Multiplexer {
+            name,
+            arches,
+            carried_filtered: String::new(),
+            filtered,
+            reason: why.join("; "),
+            not_allowed: None,
+            denied_enosys: None,
+        };
+        m.carried_filtered = m.carried(&m.filtered);
+        if m.arches.is_some() {
+            m.not_allowed = Some(m.not_allowed(&[]));
+            m.denied_enosys = Some(m.denied(ENOSYS, &[]));
+        }
+        out.push(m);
+    }
+    out
+}
+
+impl Multiplexer {
+    fn arches(&self, spec_arches: &[Arch]) -> String {
+        match &self.arches {
+            Some(arches) => arches.clone(),
+            None => spec_arches
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Why an allowing rule loses it.
+    fn not_allowed(&self, spec_arches: &[Arch]) -> String {
+        if let Some(text) = &self.not_allowed {
+            return text.clone();
+        }
+        format!(
+            "{} not allowed as a whole on {}: {}",
+            self.name,
+            self.arches(spec_arches),
+            self.reason
+        )
+    }
+
+    /// What it would let through for the rules of `carried`.
+    fn carried(&self, carried: &[&str]) -> String {
+        if carried == self.filtered.as_slice() && !self.carried_filtered.is_empty() {
+            return self.carried_filtered.clone();
+        }
+        format!(
+            "{carried} with any arguments through {m}: libseccomp adds a {m} rule for each rule of \
+             {carried}, checking only the call number",
+            carried = carried.join(", "),
+            m = self.name,
+        )
+    }
+
+    /// Why it is denied with `errno`.
+    fn denied(&self, errno: u32, spec_arches: &[Arch]) -> String {
+        match &self.denied_enosys {
+            Some(text) if errno == ENOSYS => text.clone(),
+            _ => format!(
+                "{} denied with errno {errno} on {} (programs must make the direct calls): {}",
+                self.name,
+                self.arches(spec_arches),
+                self.reason
+            ),
+        }
+    }
+}
+
+/// The plugs whose grant allows `call` with any arguments.
+fn unfiltered_grantors(perms: &Permissions, call: &str) -> Vec<String> {
+    perms
+        .suggest(&Need::Syscall(call))
+        .into_iter()
+        .filter_map(|plugs| {
+            let all = plugs.iter().all(|plug| {
+                perms
+                    .catalog
+                    .interface_grant(plug)
+                    .is_ok_and(|g| g.syscalls.iter().any(|s| s.0 == call))
+            });
+            all.then(|| {
+                plugs
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            })
+        })
+        .collect()
 }
 
 /// The intersection in progress: the rules of the result so far and the names they mention.
@@ -252,6 +485,9 @@ struct Intersection<'a, 'n> {
     /// The spec's architectures, and the same as mask bits (see [`spec_mask`]).
     arches: &'a [Arch],
     mask: Option<u16>,
+    /// Multiplexers not allowed as a whole on the spec's architectures, and a bit per length of their names.
+    multiplexers: Arc<[Multiplexer]>,
+    multiplexer_lengths: u64,
     out: Vec<Out<'a>>,
     /// Whether `out` differs from the spec's rules.
     changed: bool,
@@ -260,6 +496,8 @@ struct Intersection<'a, 'n> {
     // names kept in allowing rules (never a name that is not granted).
     present_denied: Vec<&'n str>,
     present: Vec<&'n str>,
+    /// Granted names with an argument the spec's architectures read at different positions.
+    spread: Vec<&'n str>,
 }
 
 /// The names of one rule, sorted by how they fit the grants. The buffers are reused from rule to rule.
@@ -269,6 +507,7 @@ struct RuleNames<'a> {
     removed: Vec<&'a str>,
     unknown: Vec<&'a String>,
     split: Vec<(&'a str, Vec<Vec<LinuxSeccompArg>>)>,
+    multiplexed: Vec<&'a str>,
 }
 
 impl RuleNames<'_> {
@@ -277,6 +516,7 @@ impl RuleNames<'_> {
         self.removed.clear();
         self.unknown.clear();
         self.split.clear();
+        self.multiplexed.clear();
     }
 }
 
@@ -286,6 +526,51 @@ impl<'a: 'n, 'n> Intersection<'a, 'n> {
     fn known(&self, name: &str) -> bool {
         self.mask
             .is_none_or(|m| arch_mask_cached(self.perms, name) & m != 0)
+    }
+
+    fn multiplexer(&self, name: &str) -> Option<&Multiplexer> {
+        // Most names are not one: their length rules them out before any comparison.
+        if self.multiplexer_lengths & 1 << name.len().min(63) == 0 {
+            return None;
+        }
+        self.multiplexers.iter().find(|m| m.name == name)
+    }
+
+    /// How one granted name fits an allowing rule with `args`, the grant written for the spec's
+    /// architectures.
+    fn fit(&mut self, name: &'n str, args: &[LinuxSeccompArg]) -> Fit {
+        let perms = self.perms;
+        let Some(granted) = perms.syscalls.get(name) else {
+            return Fit::NotGranted;
+        };
+        if self.mask.is_some_and(|m| granted.arches & m == 0) {
+            return Fit::Unknown;
+        }
+        let SyscallGrant::Filtered(sets) = &granted.grant else {
+            return Fit::Keep;
+        };
+        let (sets, spread) = placed_sets(name, sets, self.mask);
+        let implied = |c: &LinuxSeccompArg| args.iter().any(|a| implies(a, c));
+        if sets.iter().any(|set| set.iter().all(implied)) {
+            return Fit::Keep;
+        }
+        if spread && !self.spread.contains(&name) {
+            self.spread.push(name);
+        }
+        let combined: Vec<Vec<LinuxSeccompArg>> = sets
+            .iter()
+            .filter_map(|set| {
+                let mut all = args.to_vec();
+                set.iter()
+                    .all(|c| merge_comparison(&mut all, *c))
+                    .then_some(all)
+            })
+            .collect();
+        if combined.is_empty() {
+            Fit::NotGranted
+        } else {
+            Fit::Combine(combined)
+        }
     }
 
     /// A denying rule is kept as it is, less the names libseccomp does not know on the spec's
@@ -336,7 +621,11 @@ impl<'a: 'n, 'n> Intersection<'a, 'n> {
     ) {
         self.sort_by_fit(r, names);
         self.present.extend_from_slice(&names.kept);
-        if names.removed.is_empty() && names.unknown.is_empty() && names.split.is_empty() {
+        if names.removed.is_empty()
+            && names.unknown.is_empty()
+            && names.split.is_empty()
+            && names.multiplexed.is_empty()
+        {
             self.out.push(Out::Same(r));
             return;
         }
@@ -360,17 +649,29 @@ impl<'a: 'n, 'n> Intersection<'a, 'n> {
                 "denied: not granted by the connected interfaces".into(),
             );
         }
+        for name in &names.multiplexed {
+            let m = self.multiplexer(name).expect("sorted as a multiplexer");
+            ev.narrow(
+                "seccomp.multiplexer",
+                format!("linux.seccomp.syscalls[{index}].names"),
+                format!("allow {name}"),
+                m.not_allowed(self.arches),
+            );
+        }
         if !names.unknown.is_empty() {
             record_unknown(ev, index, &names.unknown, self.arches);
         }
     }
 
     /// Sorts the names of allowing rule `r` by how each fits the grants, given the rule's arguments.
-    fn sort_by_fit(&self, r: &'a LinuxSyscall, names: &mut RuleNames<'a>) {
+    fn sort_by_fit(&mut self, r: &'a LinuxSyscall, names: &mut RuleNames<'a>) {
         let args: &[LinuxSeccompArg] = r.args().as_deref().unwrap_or(&[]);
         names.clear();
         for name in r.names() {
-            match fit(self.perms, name, args, self.mask) {
+            match self.fit(name, args) {
+                Fit::Keep | Fit::Combine(_) if self.multiplexer(name).is_some() => {
+                    names.multiplexed.push(name)
+                }
                 Fit::Keep => names.kept.push(name),
                 Fit::Combine(sets) => names.split.push((name, sets)),
                 Fit::NotGranted if self.known(name) => names.removed.push(name),
@@ -437,7 +738,7 @@ impl<'a: 'n, 'n> Intersection<'a, 'n> {
         self.present.extend_from_slice(&names);
         for (name, sets) in filtered {
             self.present.push(name);
-            for set in sets {
+            for set in sets.iter() {
                 self.out.push(Out::New(rule(
                     vec![name.to_string()],
                     LinuxSeccompAction::ScmpActAllow,
@@ -463,8 +764,10 @@ impl<'a: 'n, 'n> Intersection<'a, 'n> {
         );
     }
 
-    /// The granted names, known on the spec's architectures, that no rule of the result mentions yet.
-    fn unmentioned_grants(&self) -> Unmentioned<'n> {
+    /// The granted names, known on the spec's architectures, that no rule of the result mentions yet (less
+    /// the multiplexers not allowed as a whole), each filtered one with its sets as the spec's
+    /// architectures read them.
+    fn unmentioned_grants(&mut self) -> Unmentioned<'n> {
         let perms = self.perms;
         let mentioned: FxHashSet<&str> = self
             .present_denied
@@ -478,15 +781,112 @@ impl<'a: 'n, 'n> Intersection<'a, 'n> {
         };
         for (name, granted) in perms.syscalls_sorted.iter() {
             let name = name.as_str();
-            if mentioned.contains(name) || !self.known(name) {
+            if mentioned.contains(name) || !self.known(name) || self.multiplexer(name).is_some() {
                 continue;
             }
             match &granted.grant {
                 SyscallGrant::Any => unmentioned.names.push(name),
-                SyscallGrant::Filtered(sets) => unmentioned.filtered.push((name, sets)),
+                SyscallGrant::Filtered(sets) => {
+                    let (sets, spread) = placed_sets(name, sets, self.mask);
+                    if spread && !self.spread.contains(&name) {
+                        self.spread.push(name);
+                    }
+                    if !sets.is_empty() {
+                        unmentioned.filtered.push((name, sets));
+                    }
+                }
             }
         }
         unmentioned
+    }
+
+    /// Names whose grant restricts an argument the spec's architectures read at different positions: the
+    /// comparison is made at each (see [`placed_sets`]), which one rule list for all of them can express.
+    fn record_spread_arguments(&mut self, ev: &mut Evaluation) {
+        for name in &self.spread {
+            ev.narrow(
+                "seccomp.arch-arguments",
+                "linux.seccomp.architectures".into(),
+                format!(
+                    "{} (one rule list for all): {name} takes its arguments in different orders",
+                    self.arches
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                format!(
+                    "{name}'s granted argument filters compared at each index the architectures read them at"
+                ),
+            );
+        }
+    }
+
+    /// A multiplexer that carries a syscall the result allows with argument filters: libseccomp adds, for
+    /// each rule of that syscall, a rule for the multiplexer that checks only the call number (the filters
+    /// are lost behind the pointer), so the multiplexer is denied as a whole. Only a rule without arguments
+    /// overrides those added rules (libseccomp, src/db.c db_rule_add: a catch-all rule replaces a syscall's
+    /// argument chains and outlasts later ones; a rule for one call number that contradicts an added one
+    /// fails with EEXIST), so the calls that carry no filtered argument cannot stay allowed through it.
+    ///
+    /// The answer is ENOSYS, as from a kernel without the multiplexer: no libc falls back from socketcall to
+    /// the direct calls on any errno (glibc picks one or the other when it is built, by its minimum kernel:
+    /// sysdeps/unix/sysv/linux/socket.c and the i386 and s390 kernel-features.h; Go's 386 and s390x ports
+    /// always use socketcall; musl tries the direct call first and falls back to socketcall only on ENOSYS
+    /// from it). It must differ from the default's errno, or runc drops the rule (libcontainer/seccomp
+    /// matchCall skips a rule whose action equals the default) and the added rules stay.
+    fn deny_multiplexers(
+        &mut self,
+        ev: &mut Evaluation,
+        rules: &[LinuxSyscall],
+        default_action: LinuxSeccompAction,
+        default_errno: u32,
+    ) {
+        // The result's default: a default that allows becomes ERRNO(EPERM).
+        let default = if allows(default_action) {
+            (LinuxSeccompAction::ScmpActErrno, EPERM)
+        } else {
+            (default_action, default_errno)
+        };
+        let errno = if same_action(LinuxSeccompAction::ScmpActErrno, ENOSYS, default) {
+            EPERM
+        } else {
+            ENOSYS
+        };
+        for m in self.multiplexers.iter() {
+            let carried: Vec<&str> = m
+                .filtered
+                .iter()
+                .copied()
+                .filter(|call| self.present.contains(call))
+                .collect();
+            if carried.is_empty() {
+                continue;
+            }
+            // A rule of the spec that already denies it as a whole, with an answer runc keeps.
+            let denied = rules.iter().any(|r| {
+                !allows(r.action())
+                    && r.args().as_ref().is_none_or(|a| a.is_empty())
+                    && r.names().iter().any(|n| n == m.name)
+                    && !same_action(r.action(), r.errno_ret().unwrap_or(EPERM), default)
+            });
+            if denied {
+                continue;
+            }
+            self.changed = true;
+            ev.narrow(
+                "seccomp.multiplexer",
+                "linux.seccomp.syscalls".into(),
+                m.carried(&carried),
+                m.denied(errno, self.arches),
+            );
+            self.out.push(Out::New(rule(
+                vec![m.name.to_string()],
+                LinuxSeccompAction::ScmpActErrno,
+                Some(errno),
+                None,
+            )));
+        }
     }
 
     /// Names the base answers with a fixed errno (clone3 → ENOSYS, so glibc falls back to clone): those
@@ -532,7 +932,17 @@ impl<'a: 'n, 'n> Intersection<'a, 'n> {
 /// granted only with argument sets.
 struct Unmentioned<'n> {
     names: Vec<&'n str>,
-    filtered: Vec<(&'n str, &'n Vec<Vec<LinuxSeccompArg>>)>,
+    filtered: Vec<(&'n str, Cow<'n, [Vec<LinuxSeccompArg>]>)>,
+}
+
+/// Whether runc takes action `action` with `errno` for the default `(action, errno)` (libcontainer/seccomp:
+/// the errno is part of an ERRNO or TRACE action, absent it is EPERM) and so drops a rule that has it.
+fn same_action(action: LinuxSeccompAction, errno: u32, default: (LinuxSeccompAction, u32)) -> bool {
+    action == default.0
+        && (!matches!(
+            action,
+            LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace
+        ) || errno == default.1)
 }
 
 /// Granted names carry their mask; others (deny rules, drops) are looked up once per process.
