@@ -129,6 +129,8 @@ fn a_narrowed_spec_written_out_is_allowed_as_it_is() {
 fn connecting_the_suggested_interface_allows_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = etc_spec();
+    // The gate judges the source as it exists on this host.
+    std::fs::create_dir_all("/srv/strict-test-data").unwrap();
     spec["mounts"][0]["source"] = json!("/srv/strict-test-data");
     let path = write_spec(dir.path(), &spec);
     let output = strictctl(&["check", &path, "--format", "json"]);
@@ -151,6 +153,8 @@ fn connecting_the_suggested_interface_allows_it() {
 fn the_configurations_static_connections_replace_the_snaps_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = etc_spec();
+    // The gate judges the source as it exists on this host.
+    std::fs::create_dir_all("/srv/strict-test-data").unwrap();
     spec["mounts"][0]["source"] = json!("/srv/strict-test-data");
     let path = write_spec(dir.path(), &spec);
     let config = dir.path().join("strict.toml");
@@ -447,4 +451,29 @@ fn audit_groups_refusals_and_suggests_the_connection() {
     let output = strictctl(&["audit", trail.to_str().unwrap(), "--since", "a while"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--since"));
+}
+
+#[test]
+fn a_missing_source_or_one_through_a_magic_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink("/proc/self/root/etc", &link).unwrap();
+    for (source, expected) in [
+        (
+            "/srv/strict-test-missing/later",
+            "does not exist on the host",
+        ),
+        (link.to_str().unwrap(), "magic link"),
+    ] {
+        let mut spec = etc_spec();
+        spec["mounts"][0]["source"] = json!(source);
+        let path = write_spec(dir.path(), &spec);
+        let output = strictctl(&["check", &path]);
+        assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+        assert!(
+            stdout(&output).contains(expected),
+            "{source}: {}",
+            stdout(&output)
+        );
+    }
 }
