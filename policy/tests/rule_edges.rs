@@ -272,3 +272,71 @@ fn only_a_missing_cgroup_namespace_is_added_every_other_missing_one_is_the_hosts
         .any(|n| n["type"] == "cgroup"));
     assert_eq!(rules(&without("ipc").0), ["namespace.host"]);
 }
+
+/// The process rules' thresholds, exactly: the last value that runs and the first that does not.
+#[test]
+fn process_settings_run_up_to_the_kernels_defaults_and_no_further() {
+    let refused = |change: &dyn Fn(&mut Value)| {
+        let mut s = spec();
+        change(&mut s);
+        run(&s, &perms(&[])).0.violations
+    };
+    let rlimit = |typ: &'static str, value: u64| {
+        move |s: &mut Value| {
+            s["process"]["rlimits"] = json!([{"type": typ, "hard": value, "soft": value}]);
+        }
+    };
+    for (typ, last, first) in [
+        ("RLIMIT_RTPRIO", 0u64, 1u64),
+        ("RLIMIT_NICE", 20, 21),
+        ("RLIMIT_MEMLOCK", 8 * 1024 * 1024, 8 * 1024 * 1024 + 1),
+    ] {
+        assert!(refused(&rlimit(typ, last)).is_empty(), "{typ} {last}");
+        let violations = refused(&rlimit(typ, first));
+        assert_eq!(violations.len(), 1, "{typ} {first}");
+        // The message names the limit as the spec spells it.
+        assert_eq!(violations[0].value, format!("{typ} {first}"));
+    }
+    assert!(refused(&|s| s["process"]["oomScoreAdj"] = json!(-998)).is_empty());
+    assert_eq!(
+        refused(&|s| s["process"]["oomScoreAdj"] = json!(-999)).len(),
+        1
+    );
+    assert!(
+        refused(&|s| s["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": 0}))
+            .is_empty()
+    );
+    assert_eq!(
+        refused(&|s| s["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": -1}))
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn mappings_run_to_the_last_id_and_no_further_and_unified_keys_name_a_file() {
+    let with_mapping = |host: u64, size: u64| {
+        let mut s = spec();
+        let mapping = json!([{"containerID": 0, "hostID": host, "size": size}]);
+        s["linux"]["uidMappings"] = mapping.clone();
+        s["linux"]["gidMappings"] = mapping;
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        rules(&run(&s, &perms(&[])).0)
+    };
+    assert_eq!(with_mapping(4294967295, 1), Vec::<&str>::new());
+    assert_eq!(
+        with_mapping(4294967295, 2),
+        ["userns.mapping", "userns.mapping"]
+    );
+    assert_eq!(with_mapping(4294901760, 65536), Vec::<&str>::new());
+    let unified = |key: &str| {
+        let mut s = spec();
+        s["linux"]["resources"]["unified"] = json!({ key: "1" });
+        rules(&run(&s, &perms(&[])).0)
+    };
+    assert_eq!(unified("memory.high"), Vec::<&str>::new());
+    assert_eq!(unified("memory."), ["cgroup.unified"]);
+}
