@@ -84,8 +84,8 @@ pub trait HostView {
     /// followed, magic links (`/proc/PID/root`, `/proc/PID/fd/N`, which lead into other processes' mount
     /// namespaces) are an error.
     fn open_source(&self, path: &Path) -> io::Result<OpenedSource>;
-    /// Whether anything is mounted below `path` (an `rbind` carries those mounts along).
-    fn has_submounts(&self, path: &Path) -> io::Result<bool>;
+    /// Every mount point of the gate's mount namespace (an `rbind` carries those below its source along).
+    fn mount_points(&self) -> io::Result<Vec<PathBuf>>;
 }
 
 /// One line of /proc/self/mountinfo: the filesystem (`major:minor`), the path inside it that is mounted,
@@ -236,23 +236,25 @@ fn open_without_magic_links(path: &Path) -> io::Result<(std::os::fd::OwnedFd, Op
     ))
 }
 
-/// Whether the mount table (mountinfo(5) text) has a mount point strictly below `path`.
-fn mounted_below(mountinfo: &str, path: &Path) -> bool {
-    MountInfo::parse_table(mountinfo)
-        .iter()
-        .any(|m| m.mount_point != path && m.mount_point.starts_with(path))
-}
-
 impl HostView for RealHost {
     fn open_source(&self, path: &Path) -> io::Result<OpenedSource> {
         open_without_magic_links(path).map(|(_, opened)| opened)
     }
 
-    fn has_submounts(&self, path: &Path) -> io::Result<bool> {
-        Ok(mounted_below(
-            &std::fs::read_to_string("/proc/self/mountinfo")?,
-            path,
-        ))
+    fn mount_points(&self) -> io::Result<Vec<PathBuf>> {
+        // Only the fifth field of each line, unescaped only where it has an escape.
+        let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+        Ok(text
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .map(|point| {
+                if point.contains('\\') {
+                    PathBuf::from(unescape(point))
+                } else {
+                    PathBuf::from(point)
+                }
+            })
+            .collect())
     }
 
     fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
@@ -402,8 +404,8 @@ impl HostView for PinningHost {
     fn mount_origin(&self, mount_point: &Path) -> io::Result<Option<PathBuf>> {
         RealHost.mount_origin(mount_point)
     }
-    fn has_submounts(&self, path: &Path) -> io::Result<bool> {
-        RealHost.has_submounts(path)
+    fn mount_points(&self) -> io::Result<Vec<PathBuf>> {
+        RealHost.mount_points()
     }
     fn open_source(&self, path: &Path) -> io::Result<OpenedSource> {
         use std::os::fd::AsRawFd;
@@ -552,12 +554,15 @@ impl HostView for FakeHost {
     fn open_source(&self, path: &Path) -> io::Result<OpenedSource> {
         // As the kernel: /proc/<pid>/{root,cwd,exe,fd/N} are magic links.
         let magic = |path: &Path| {
-            let parts: Vec<_> = path.components().collect();
-            parts.windows(3).any(|w| {
-                w[0] == Component::Normal("proc".as_ref())
-                    && matches!(w[2], Component::Normal(n)
-                        if ["root", "cwd", "exe", "fd"].contains(&n.to_str().unwrap_or("")))
-            })
+            let (mut before_last, mut last) = (None, None);
+            for part in path.components() {
+                let name = part.as_os_str().to_str().unwrap_or("");
+                if before_last == Some("proc") && ["root", "cwd", "exe", "fd"].contains(&name) {
+                    return true;
+                }
+                (before_last, last) = (last, Some(name));
+            }
+            false
         };
         let resolved = self.resolve(path)?;
         if magic(path) || magic(&resolved) {
@@ -582,8 +587,8 @@ impl HostView for FakeHost {
         })
     }
 
-    fn has_submounts(&self, path: &Path) -> io::Result<bool> {
-        Ok(self.mounts.keys().any(|m| m != path && m.starts_with(path)))
+    fn mount_points(&self) -> io::Result<Vec<PathBuf>> {
+        Ok(self.mounts.keys().cloned().collect())
     }
 }
 

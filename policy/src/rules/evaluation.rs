@@ -14,9 +14,23 @@ pub(crate) struct Evaluation<'a> {
     /// The pod the container belongs to (its files are its own); None outside CRI.
     pub owner: Option<&'a PodOwner>,
     pub verdict: Verdict,
+    /// The host's mount points, read once per evaluation when a rule first needs them.
+    pub mount_points: Option<Result<Vec<std::path::PathBuf>, String>>,
 }
 
 impl Evaluation<'_> {
+    /// Whether anything is mounted strictly below `path` on the host.
+    pub fn has_submounts(&mut self, path: &std::path::Path) -> Result<bool, String> {
+        let host = self.host;
+        let points = self
+            .mount_points
+            .get_or_insert_with(|| host.mount_points().map_err(|e| e.to_string()));
+        match points {
+            Ok(points) => Ok(points.iter().any(|m| m != path && m.starts_with(path))),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     pub fn refuse(&mut self, violation: Violation) {
         self.verdict.violations.push(violation);
     }

@@ -83,6 +83,7 @@ pub fn evaluate_in(
         pod: context.pod,
         owner: context.owner,
         verdict: Verdict::default(),
+        mount_points: None,
     };
     // A privileged spec is one bundle of effects; when it is allowed those effects are not checked one by
     // one, and when it is refused they are reported once, as `privileged`.

@@ -8,73 +8,76 @@
 /// Flags the runtimes apply with mount(2)/mount_setattr(2), for any type. What they change stays inside
 /// the container's own mount (access times, suid/dev/exec, sync) or is judged elsewhere: `ro`/`rw`/`rro`
 /// by the path grants, propagation by the propagation rule, `idmap` by the user-namespace rule, `remount`
-/// refused on its own.
-const FLAGS: &[&str] = &[
-    "defaults",
-    "ro",
-    "rw",
-    "rro",
-    "rrw",
-    "bind",
-    "rbind",
-    "suid",
-    "nosuid",
-    "rsuid",
-    "rnosuid",
-    "dev",
-    "nodev",
-    "rdev",
-    "rnodev",
-    "exec",
-    "noexec",
-    "rexec",
-    "rnoexec",
-    "sync",
-    "async",
-    "dirsync",
-    "mand",
-    "nomand",
-    "atime",
-    "noatime",
-    "ratime",
-    "rnoatime",
-    "diratime",
-    "nodiratime",
-    "rdiratime",
-    "rnodiratime",
-    "relatime",
-    "norelatime",
-    "rrelatime",
-    "rnorelatime",
-    "strictatime",
-    "nostrictatime",
-    "rstrictatime",
-    "rnostrictatime",
-    "lazytime",
-    "nolazytime",
-    "symfollow",
-    "nosymfollow",
-    "rsymfollow",
-    "rnosymfollow",
-    "iversion",
-    "noiversion",
-    "silent",
-    "loud",
-    "acl",
-    "noacl",
-    "private",
-    "rprivate",
-    "slave",
-    "rslave",
-    "shared",
-    "rshared",
-    "unbindable",
-    "runbindable",
-    "idmap",
-    "ridmap",
-    "tmpcopyup",
-    "remount",
-];
+/// refused on its own. A `match`, not a list: every mount's every option goes through here.
+fn is_flag(option: &str) -> bool {
+    matches!(
+        option,
+        "defaults"
+            | "ro"
+            | "rw"
+            | "rro"
+            | "rrw"
+            | "bind"
+            | "rbind"
+            | "suid"
+            | "nosuid"
+            | "rsuid"
+            | "rnosuid"
+            | "dev"
+            | "nodev"
+            | "rdev"
+            | "rnodev"
+            | "exec"
+            | "noexec"
+            | "rexec"
+            | "rnoexec"
+            | "sync"
+            | "async"
+            | "dirsync"
+            | "mand"
+            | "nomand"
+            | "atime"
+            | "noatime"
+            | "ratime"
+            | "rnoatime"
+            | "diratime"
+            | "nodiratime"
+            | "rdiratime"
+            | "rnodiratime"
+            | "relatime"
+            | "norelatime"
+            | "rrelatime"
+            | "rnorelatime"
+            | "strictatime"
+            | "nostrictatime"
+            | "rstrictatime"
+            | "rnostrictatime"
+            | "lazytime"
+            | "nolazytime"
+            | "symfollow"
+            | "nosymfollow"
+            | "rsymfollow"
+            | "rnosymfollow"
+            | "iversion"
+            | "noiversion"
+            | "silent"
+            | "loud"
+            | "acl"
+            | "noacl"
+            | "private"
+            | "rprivate"
+            | "slave"
+            | "rslave"
+            | "shared"
+            | "rshared"
+            | "unbindable"
+            | "runbindable"
+            | "idmap"
+            | "ridmap"
+            | "tmpcopyup"
+            | "remount"
+    )
+}
 
 /// Data keys (`key` or `key=value`) each kernel filesystem the base may grant takes, and that change
 /// nothing outside the container's own instance: sizes, modes and owners of a tmpfs, the new devpts
@@ -116,7 +119,7 @@ pub(crate) fn unknown_option<'o>(typ: Option<&str>, options: &'o [String]) -> Op
         .unwrap_or(&[]);
     options.iter().map(String::as_str).find(|option| {
         let key = option.split_once('=').map_or(*option, |(key, _)| key);
-        !FLAGS.contains(option) && !keys.contains(&key)
+        !is_flag(option) && !keys.contains(&key)
     })
 }
 

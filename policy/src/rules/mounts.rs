@@ -95,7 +95,9 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                     continue;
                 };
                 shared_granted |= shared;
-                if access == Access::Ro && options.iter().any(|o| o == "rbind") {
+                // Only a directory has anything mounted below it.
+                let directory = opened.kind == FileKind::Directory;
+                if directory && access == Access::Ro && options.iter().any(|o| o == "rbind") {
                     keep_read_only_below(ev, index, mount, &opened.resolved);
                 }
                 // The runtime mounts the very file judged, held open by the gate, not the name again.
@@ -167,7 +169,7 @@ fn keep_read_only_below(ev: &mut Evaluation, index: usize, mount: &mut Mount, re
             ),
         )
     };
-    match ev.host.has_submounts(resolved) {
+    match ev.has_submounts(resolved) {
         Ok(false) => {}
         Ok(true) if ev.perms.recursive_read_only => {
             let mut narrowed = options.clone();
