@@ -274,3 +274,47 @@ fn a_swapped_bind_source_never_mounts_what_the_gate_refused() {
     assert!(admitted > 0 && refused > 0, "the race never went both ways");
     let _ = std::fs::remove_dir_all(RACE);
 }
+
+/// Absent is not empty (issue 12, class 1), as runc shows it: a spec without a capability list, which runc
+/// would run with every capability of its own, runs with none once the gate has filled it.
+#[test]
+fn a_spec_without_capabilities_runs_with_none_under_runc() {
+    let dist = strict_integration::dist_dir();
+    strict_integration::require_fresh(&dist);
+    let dir = tempfile::tempdir().unwrap();
+    let runc = Runc {
+        root: dir.path().join("runc"),
+    };
+    let config = dir.path().join("strict.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "source = \"embedded\"\n[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n[audit]\npath = \"{}\"\n",
+            runc.root.display(),
+            dir.path().join("audit.log").display()
+        ),
+    )
+    .unwrap();
+    let bundle = bundle(dir.path(), "/nonexistent-unused");
+    let path = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    spec["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capabilities");
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/d");
+    std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let answer = gate_create(&dist.join("strictctl"), &config, &bundle, "caps");
+    assert!(answer.get("ok").is_some(), "{answer}");
+    let pid = runc.create(&bundle, "caps").expect("runc create");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    runc.delete("caps");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        let line = status.lines().find(|l| l.starts_with(set)).unwrap();
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
+}
