@@ -141,6 +141,23 @@ fn prepare_race_dir() {
     std::os::unix::fs::symlink("/etc", Path::new(RACE).join("other")).unwrap();
 }
 
+/// The gate's configuration: the snap's embedded connections, runc with its state under `runc_root`, the
+/// audit trail in `dir`.
+fn gate_config(dir: &Path, runc_root: &Path) -> PathBuf {
+    let config = dir.join("strict.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "source = \"embedded\"\n[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n\
+             [audit]\npath = \"{}\"\n",
+            runc_root.display(),
+            dir.join("audit.log").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// One Create through the gate, as the shim asks it: the answer.
 fn gate_create(strictctl: &Path, config: &Path, bundle: &Path, id: &str) -> serde_json::Value {
     let mut gate = Command::new(strictctl)
@@ -185,16 +202,7 @@ fn a_swapped_bind_source_never_mounts_what_the_gate_refused() {
     let runc = Runc {
         root: dir.path().join("runc"),
     };
-    let config = dir.path().join("strict.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "source = \"embedded\"\n[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n[audit]\npath = \"{}\"\n",
-            runc.root.display(),
-            dir.path().join("audit.log").display()
-        ),
-    )
-    .unwrap();
+    let config = gate_config(dir.path(), &runc.root);
     let rounds: usize = std::env::var("STRICT_RACE_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -285,16 +293,7 @@ fn a_spec_without_capabilities_runs_with_none_under_runc() {
     let runc = Runc {
         root: dir.path().join("runc"),
     };
-    let config = dir.path().join("strict.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "source = \"embedded\"\n[runtime]\nbinary = \"/usr/sbin/runc\"\nroot = \"{}\"\n[audit]\npath = \"{}\"\n",
-            runc.root.display(),
-            dir.path().join("audit.log").display()
-        ),
-    )
-    .unwrap();
+    let config = gate_config(dir.path(), &runc.root);
     let bundle = bundle(dir.path(), "/nonexistent-unused");
     let path = bundle.join("config.json");
     let mut spec: serde_json::Value =

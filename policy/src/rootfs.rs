@@ -75,6 +75,16 @@ pub fn judge(mounts: &[RootfsMount], perms: &Permissions) -> Result<Vec<PathBuf>
                 && !path.components().any(|c| c == Component::ParentDir)
                 && patterns.iter().any(|p| p.covers(path))
         };
+        if !mount.target.is_empty() {
+            // Only the rootfs itself is a snapshot's; a mount elsewhere below it is nothing judged.
+            return Err(refuse(
+                mount.target.clone(),
+                format!(
+                    "mounts something at {} inside the root filesystem",
+                    mount.target
+                ),
+            ));
+        }
         match mount.typ.as_str() {
             "overlay" => {
                 let (mut upper, mut lower) = (Vec::new(), Vec::new());
@@ -155,6 +165,7 @@ mod tests {
             typ: typ.into(),
             source: source.into(),
             options: options.iter().map(|o| o.to_string()).collect(),
+            ..RootfsMount::default()
         }
     }
 
@@ -203,6 +214,10 @@ mod tests {
             ),
             mount("ext4", "/dev/sda1", &[]),
             mount("overlay", "overlay", &["lowerdir=/x", "redirect_dir=on"]),
+            RootfsMount {
+                target: "/etc".into(),
+                ..mount("bind", &format!("{SNAPSHOTS}/4/fs"), &["rbind"])
+            },
         ] {
             let violation = judge(std::slice::from_ref(&bad), &perms).unwrap_err();
             assert_eq!(violation.rule, "rootfs.mount", "{bad:?}");

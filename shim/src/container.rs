@@ -142,13 +142,22 @@ impl Container {
             .map(|m| RootfsMount {
                 typ: m.type_.clone(),
                 source: m.source.clone(),
+                target: m.target.clone(),
                 options: m.options.clone(),
             })
             .collect();
-        let admitted = ctx
+        let admitted = match ctx
             .gate
             .create(&req.id, &bundle, ctx.pods.snapshot(), rootfs_mounts)
-            .await?;
+            .await
+        {
+            Ok(admitted) => admitted,
+            Err(error) => {
+                // A gate that failed after pinning (writing the spec back, say) leaves nothing mounted.
+                pins::release(&bundle);
+                return Err(error);
+            }
+        };
         ctx.runtime.configure(&admitted.runtime);
         let rootfs = bundle.join("rootfs");
         let mounted = mount_rootfs(req, &rootfs).await?;

@@ -138,17 +138,23 @@ pub(crate) fn check(spec: &mut Spec, ev: &mut Evaluation, skip_privileged_effect
                 let mut narrowed: Vec<String> =
                     options.iter().filter(|o| *o != "rw").cloned().collect();
                 narrowed.push("ro".into());
-                ev.narrow(
-                    "mount.read-only",
-                    format!("mounts[{index}].options"),
-                    options.join(","),
-                    narrowed.join(","),
-                );
-                mount.set_options(Some(narrowed));
+                narrow_options(ev, index, mount, narrowed);
             }
         }
     }
     check_rootfs(spec, ev, shared_granted);
+}
+
+/// Replaces a mount's options with `narrowed`, read-only in some way the old ones were not, and records it.
+fn narrow_options(ev: &mut Evaluation, index: usize, mount: &mut Mount, narrowed: Vec<String>) {
+    let from = mount.options().as_deref().unwrap_or(&[]).join(",");
+    ev.narrow(
+        "mount.read-only",
+        format!("mounts[{index}].options"),
+        from,
+        narrowed.join(","),
+    );
+    mount.set_options(Some(narrowed));
 }
 
 /// A read-only `rbind` carries the mounts below its source along, and `ro` makes only the top one
@@ -174,13 +180,7 @@ fn keep_read_only_below(ev: &mut Evaluation, index: usize, mount: &mut Mount, re
         Ok(true) if ev.perms.recursive_read_only => {
             let mut narrowed = options.clone();
             narrowed.push("rro".into());
-            ev.narrow(
-                "mount.read-only",
-                format!("mounts[{index}].options"),
-                options.join(","),
-                narrowed.join(","),
-            );
-            mount.set_options(Some(narrowed));
+            narrow_options(ev, index, mount, narrowed);
         }
         Ok(true) => ev.refuse(
             refusal("the mounts below it would stay writable and the runtime has no rro".into())

@@ -93,6 +93,9 @@ pub struct RootfsMount {
     #[serde(rename = "type")]
     pub typ: String,
     pub source: String,
+    /// Where below the rootfs it goes (containerd 2's nested mounts); empty: the rootfs itself.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
 }

@@ -38,6 +38,7 @@ fn create_request() {
             rootfs: vec![RootfsMount {
                 typ: "overlay".into(),
                 source: "overlay".into(),
+                target: String::new(),
                 options: vec!["index=off".into(), "lowerdir=/l1:/l2".into()],
             }],
         }),

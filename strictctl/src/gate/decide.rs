@@ -416,12 +416,14 @@ mod tests {
                 format!("upperdir={snapshots}/2/fs"),
                 format!("lowerdir={snapshots}/1/fs"),
             ],
+            ..RootfsMount::default()
         };
         gate.check_bundle("c1", &bundle, &[], &[overlay]).unwrap();
         let host_root = RootfsMount {
             typ: "bind".into(),
             source: "/".into(),
             options: vec!["rbind".into(), "rw".into()],
+            ..RootfsMount::default()
         };
         let bundle = make_bundle(dir.path(), "seccomp-default");
         match gate.check_bundle("c2", &bundle, &[], &[host_root]) {

@@ -28,13 +28,21 @@ pub fn stage(spec: &mut Spec, bundle: &Path, held: &[OwnedFd]) -> io::Result<usi
     };
     let mut staged = 0;
     let dir = bundle.join(PINS_DIR);
+    let named: Vec<(PathBuf, &OwnedFd)> = held
+        .iter()
+        .map(|fd| {
+            (
+                PathBuf::from(format!("/proc/{pid}/fd/{}", fd.as_raw_fd())),
+                fd,
+            )
+        })
+        .collect();
     for (index, m) in mounts.iter_mut().enumerate() {
-        let Some(fd) = m.source().as_ref().and_then(|source| {
-            held.iter().find(|fd| {
-                source.as_os_str().as_encoded_bytes()
-                    == format!("/proc/{pid}/fd/{}", fd.as_raw_fd()).as_bytes()
-            })
-        }) else {
+        let Some(&(_, fd)) = m
+            .source()
+            .as_ref()
+            .and_then(|source| named.iter().find(|(name, _)| name == source))
+        else {
             continue;
         };
         if staged == 0 {
@@ -45,12 +53,14 @@ pub fn stage(spec: &mut Spec, bundle: &Path, held: &[OwnedFd]) -> io::Result<usi
             .as_ref()
             .is_some_and(|o| o.iter().any(|o| o == "rbind"));
         let target = dir.join(index.to_string());
-        pin(fd, &target, recursive).map_err(|e| {
-            io::Error::new(
+        if let Err(e) = pin(fd, &target, recursive) {
+            // Nothing of a refused Create stays mounted: the shim never runs the runtime for it.
+            release(&dir);
+            return Err(io::Error::new(
                 e.kind(),
                 format!("pinning mounts[{index}] at {}: {e}", target.display()),
-            )
-        })?;
+            ));
+        }
         m.set_source(Some(target));
         staged += 1;
     }
@@ -87,7 +97,8 @@ fn pin(fd: &OwnedFd, target: &Path, recursive: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Unmounts and removes a pins directory (a leftover of an earlier attempt).
+/// Unmounts and removes a pins directory: a leftover of an earlier attempt, or this attempt's when it
+/// fails half-way. (The shim's `pins.rs` does the same once the runtime has created the container.)
 fn release(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
