@@ -477,3 +477,17 @@ fn a_missing_source_or_one_through_a_magic_link_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} interfaces | head -1 >/dev/null",
+            env!("CARGO_BIN_EXE_strictctl")
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
