@@ -35,7 +35,7 @@ decision() { grep -E "container (allowed|narrowed|refused) container=\"$1\"" "$S
 
 bold "containerd $(ctr version 2>/dev/null | awk '/Version/ {v=$2} END {print v}') runs in $STRICT_TESTBED_RUN; the strict runtime is $strict."
 echo "The host snap's connections the shim applies (the strict MicroK8s snap's defaults):"
-target/static/strictctl interfaces | head -12 | cut -c1-150 | sed 's/^/  /'
+target/static/strictctl interfaces | sed -n 1,12p | cut -c1-150 | sed "s/^/  /"
 echo "  ..."
 
 bold "1. Narrowed: busybox with no seccomp filter, as 'ctr run' starts it"

@@ -127,10 +127,11 @@ start() {
   mkdir -p "$run/cni/bin" "$run/cni/conf"
   # The strict shim's configuration (containerd passes its environment to shims): the snap's embedded
   # connections; runc's state and the audit trail inside the run directory, so nothing is shared with a
-  # system containerd.
+  # system containerd; this containerd's root and state as the node layout (its snapshots are the only
+  # root filesystems, its sandboxes' files the pods' own).
   if [ -z "${STRICT_CONFIG:-}" ]; then
-    printf 'source = "embedded"\n\n[runtime]\nbinary = "/usr/sbin/runc"\nroot = "%s"\n\n[audit]\npath = "%s"\n' \
-      "$run/runc" "$run/audit.log" >"$run/strict.toml"
+    printf 'source = "embedded"\n\n[runtime]\nbinary = "/usr/sbin/runc"\nroot = "%s"\n\n[audit]\npath = "%s"\n\n[node]\ncontainerd_roots = ["%s"]\ncontainerd_states = ["%s"]\nkubelet_roots = ["%s"]\n' \
+      "$run/runc" "$run/audit.log" "$run/root" "$run/state" "$run/kubelet" >"$run/strict.toml"
     printf 'mode = "complain"\nhandler = "strict-complain"\n%s' "$(cat "$run/strict.toml")" >"$run/strict-complain.toml"
     sed 's/^source = "embedded"$/handler = "strict-minimal"\nsource = "static"\nconnections = ["network"]/' \
       "$run/strict.toml" >"$run/strict-minimal.toml"
