@@ -20,6 +20,12 @@ scripts/check-layout.sh
 # The integration tests build their images on first use; building them here keeps the tests' own time
 # for the tests (busybox and pause from Debian's static busybox, nginx by debootstrap).
 integration/testbed/images.sh build
+# The node VM's image (integration/node-vm: Debian 13, systemd, cgroup v2), cached in .testbed/node by
+# what goes into it: about 2 minutes on a fresh machine, nothing when cached. QEMU comes with it.
+integration/node-vm/node.sh build >/dev/null
 
 echo "== tests =="
+# The live-snapd tests start the snapd test bed (integration/testbed/snapd.sh) on first use; it ends with
+# the run, whatever its outcome.
+trap 'integration/testbed/snapd.sh stop all >/dev/null 2>&1 || true' EXIT
 cargo test --workspace --release

@@ -4,6 +4,9 @@
 //! Nothing is skipped: a missing containerd, runc or shim build fails the tests with what to run
 //! (`integration/testbed/install.sh`, `scripts/build-dist.sh`).
 
+pub mod node;
+pub mod snapd;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,6 +19,9 @@ pub const NAMESPACE: &str = "strict-it";
 pub const IMAGE: &str = "localhost/strict/busybox:1";
 pub const STRICT: &str = "io.containerd.strict.v2";
 pub const RUNC: &str = "io.containerd.runc.v2";
+/// Directories put first on containerd's PATH (and so its shims' and their gates'), when set in the test
+/// process before `testbed()`. The rest of the test process's environment reaches them as it is.
+pub const PATH_PREFIX_ENV: &str = "STRICT_IT_PATH_PREFIX";
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -281,6 +287,11 @@ impl Testbed {
 
     /// `ctr run --rm` of `cmd` in the busybox image with `runtime` and extra `flags`.
     pub fn run(&self, runtime: &str, flags: &[&str], cmd: &[&str]) -> Output {
+        self.run_named(runtime, flags, cmd).1
+    }
+
+    /// `run`, with the container's id. A refused create's container record is removed.
+    pub fn run_named(&self, runtime: &str, flags: &[&str], cmd: &[&str]) -> (String, Output) {
         let id = unique("run");
         let mut args = vec!["run", "--rm", "--runtime", runtime];
         args.extend_from_slice(flags);
@@ -288,9 +299,17 @@ impl Testbed {
         args.push(&id);
         args.extend_from_slice(cmd);
         let out = self.ctr(&args);
-        // A refused create leaves the container record: remove it.
         let _ = self.ctr(&["containers", "delete", &id]);
-        out
+        (id, out)
+    }
+
+    /// `run_named` through the strict runtime with the configuration containerd's runtime options name
+    /// (`--runtime-config-path`).
+    pub fn run_with_config(&self, config: &Path, flags: &[&str], cmd: &[&str]) -> (String, Output) {
+        let config = config.display().to_string();
+        let mut all = vec!["--runtime-config-path", config.as_str()];
+        all.extend_from_slice(flags);
+        self.run_named(STRICT, &all, cmd)
     }
 
     /// The tail of containerd's log, for failure messages.
@@ -410,7 +429,11 @@ fn spawn_containerd(run: &Path) -> Child {
         .env(
             "PATH",
             format!(
-                "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                "{}{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                // A test binary that runs containerd as a snap's daemon would: its snapctl first.
+                std::env::var(PATH_PREFIX_ENV)
+                    .map(|prefix| format!("{prefix}:"))
+                    .unwrap_or_default(),
                 dist.display(),
                 bin.display()
             ),
@@ -418,6 +441,15 @@ fn spawn_containerd(run: &Path) -> Child {
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
+    let child = spawn_dying_with_the_tests(command).expect("containerd starts");
+    // For containerd.sh stop, which the tear-down uses.
+    std::fs::write(run.join("containerd.pid"), child.id().to_string()).unwrap();
+    child
+}
+
+/// Spawns `command` as a child that dies with the test process (PR_SET_PDEATHSIG). The death signal
+/// follows the spawning *thread*, so the spawn happens on one that lives as long as the process.
+pub fn spawn_dying_with_the_tests(mut command: Command) -> std::io::Result<Child> {
     // SAFETY: prctl is async-signal-safe.
     unsafe {
         command.pre_exec(|| {
@@ -425,20 +457,14 @@ fn spawn_containerd(run: &Path) -> Child {
             Ok(())
         });
     }
-    // The death signal follows the spawning *thread*: spawn from one that lives as long as the process.
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        sender
-            .send(command.spawn().expect("containerd starts"))
-            .unwrap();
+        sender.send(command.spawn()).unwrap();
         loop {
             std::thread::park();
         }
     });
-    let child = receiver.recv().unwrap();
-    // For containerd.sh stop, which the tear-down uses.
-    std::fs::write(run.join("containerd.pid"), child.id().to_string()).unwrap();
-    child
+    receiver.recv().unwrap()
 }
 
 /// At exit (libtest ends with `exit`, which runs atexit handlers) the test bed goes away whole: tasks

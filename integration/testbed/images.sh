@@ -21,16 +21,8 @@ images=(busybox pause nginx devnull-link)
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
-# The Debian mirror the system uses (deb822 .sources or one-line .list), security archive excluded: the
-# same lookup as install.sh.
-debian_mirror() {
-  local mirror
-  mirror=$( {
-    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs: *//p' | tr ' ' '\n'
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed -n 's/^deb \(\[[^]]*\] *\)\{0,1\}\([^ ]*\) .*/\2/p'
-  } | grep -E '^https?://.*/debian/?$' | head -1 || true)
-  echo "${mirror:-http://deb.debian.org/debian}"
-}
+# debian_mirror
+. "$here/common.sh"
 
 # Work directories, removed on exit; whatever a failed debootstrap left mounted in them is unmounted first.
 works=()

@@ -2,8 +2,9 @@
 # Installs what the tests and the demo need on a fresh Debian 12 machine (as root), and nothing twice:
 # build tools, Rust, runc, busybox-static, debootstrap (for the nginx image), protoc (the gRPC tests'
 # containerd client), CNI plugins and iproute2 (the CRI tests' pod network) from Debian stable, and
-# containerd 2.x from Debian unstable, fetched with `apt-get download` through a private sources list and
-# unpacked into .testbed/ (the system's apt configuration is not touched). Prints where everything is.
+# containerd 2.x from Debian unstable, fetched with `apt-get download` through a private sources list
+# (fetch-unstable.sh) and unpacked into .testbed/ (the system's apt configuration is not touched). Prints
+# where everything is.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 testbed="$repo/.testbed"
@@ -38,22 +39,9 @@ done
 containerd="$testbed/containerd/usr/bin/containerd"
 if ! [ -x "$containerd" ]; then
   echo "fetching containerd from Debian unstable"
-  apt_dir="$testbed/apt"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
-  # The Debian mirror the system uses (deb822 .sources or one-line .list), security archive excluded.
-  mirror=$( {
-    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs: *//p' | tr ' ' '\n'
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed -n 's/^deb \(\[[^]]*\] *\)\{0,1\}\([^ ]*\) .*/\2/p'
-  } | grep -E '^https?://.*/debian/?$' | head -1 || true)
-  mirror=${mirror:-http://deb.debian.org/debian}
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror unstable main" >"$apt_dir/sources.list"
-  apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "Dir::State::status=/var/lib/dpkg/status"
-    -o "APT::Get::List-Cleanup=0")
-  apt-get "${apt_opts[@]}" update -qq
-  (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" -o APT::Sandbox::User=root download containerd >/dev/null)
+  "$repo/integration/testbed/fetch-unstable.sh" "$testbed/apt/debs" containerd
   rm -rf "$testbed/containerd"
-  dpkg -x "$apt_dir/debs"/containerd_*.deb "$testbed/containerd"
+  dpkg -x "$testbed/apt/debs"/containerd_*.deb "$testbed/containerd"
 fi
 "$containerd" --version
 "$testbed/containerd/usr/bin/ctr" --version

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
-use strict_integration::{audit_records, testbed, text, unique, Testbed, IMAGE, NAMESPACE, STRICT};
+use strict_integration::{audit_records, testbed, text, Testbed, NAMESPACE, STRICT};
 
 /// The harness's configuration with `extra` top-level keys and `[audit]` moved to `trail`.
 fn variant(tb: &Testbed, name: &str, extra: &str, trail: &Path) -> PathBuf {
@@ -21,32 +21,6 @@ fn variant(tb: &Testbed, name: &str, extra: &str, trail: &Path) -> PathBuf {
     let path = tb.run_dir.join(format!("{name}.toml"));
     std::fs::write(&path, format!("{extra}\n{base}")).unwrap();
     path
-}
-
-/// `ctr run --rm` with the configuration named by the runtime options.
-fn run_with_config(
-    tb: &Testbed,
-    config: &Path,
-    flags: &[&str],
-    cmd: &[&str],
-) -> (String, std::process::Output) {
-    let id = unique("ops");
-    let config = config.display().to_string();
-    let mut args = vec![
-        "run",
-        "--rm",
-        "--runtime",
-        STRICT,
-        "--runtime-config-path",
-        &config,
-    ];
-    args.extend_from_slice(flags);
-    args.push(IMAGE);
-    args.push(&id);
-    args.extend_from_slice(cmd);
-    let out = tb.ctr(&args);
-    let _ = tb.ctr(&["containers", "delete", &id]);
-    (id, out)
 }
 
 #[test]
@@ -63,7 +37,7 @@ fn complain_mode_runs_what_enforce_refuses_and_records_it() {
         "--mount",
         "type=bind,src=/etc,dst=/host-etc,options=rbind:ro",
     ];
-    let (id, out) = run_with_config(tb, &complain, &flags, &["cat", "/host-etc/hostname"]);
+    let (id, out) = tb.run_with_config(&complain, &flags, &["cat", "/host-etc/hostname"]);
     assert!(
         out.status.success(),
         "complain mode refused: {} {}",
@@ -103,7 +77,7 @@ fn a_configuration_that_does_not_load_refuses_naming_file_and_key() {
     let tb = testbed();
     let trail = tb.run_dir.join("broken-audit.log");
     let broken = variant(tb, "broken", "audti = true", &trail);
-    let (_, out) = run_with_config(tb, &broken, &[], &["true"]);
+    let (_, out) = tb.run_with_config(&broken, &[], &["true"]);
     assert!(!out.status.success(), "a broken configuration must refuse");
     let stderr = text(&out.stderr);
     assert!(
@@ -114,7 +88,7 @@ fn a_configuration_that_does_not_load_refuses_naming_file_and_key() {
     assert!(stderr.contains("audti"), "{stderr}");
 
     let missing = tb.run_dir.join("no-such-config.toml");
-    let (_, out) = run_with_config(tb, &missing, &[], &["true"]);
+    let (_, out) = tb.run_with_config(&missing, &[], &["true"]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(
@@ -188,8 +162,8 @@ impl Drop for FakeSnapd {
 
 #[test]
 fn connections_from_snapd_decide_and_an_unreachable_snapd_refuses() {
-    if !Path::new("/dev/kvm").exists() {
-        panic!("this test needs /dev/kvm on the host (connected.rs needs it too)");
+    if !Path::new("/dev/fuse").exists() {
+        panic!("this test needs /dev/fuse on the host (connected.rs needs it too)");
     }
     let tb = testbed();
     let socket = tb.run_dir.join("snapd.socket");
@@ -203,18 +177,22 @@ fn connections_from_snapd_decide_and_an_unreachable_snapd_refuses() {
         ),
         &trail,
     );
-    let kvm = ["--device", "/dev/kvm"];
-    let check = ["sh", "-c", "test -c /dev/kvm && echo kvm"];
+    // Plugs of the MicroK8s snap file: a plug it does not declare would count nowhere.
+    let fuse = ["--device", "/dev/fuse"];
+    let check = ["sh", "-c", "test -c /dev/fuse && echo fuse"];
     {
-        let _snapd = FakeSnapd::start(socket.clone(), &[("network", "network"), ("kvm", "kvm")]);
-        let (id, out) = run_with_config(tb, &config, &kvm, &check);
+        let _snapd = FakeSnapd::start(
+            socket.clone(),
+            &[("network", "network"), ("fuse-support", "fuse-support")],
+        );
+        let (id, out) = tb.run_with_config(&config, &fuse, &check);
         assert!(
             out.status.success(),
-            "kvm connected through snapd: {} {}",
+            "fuse-support connected through snapd: {} {}",
             text(&out.stderr),
             tb.log()
         );
-        assert_eq!(text(&out.stdout).trim(), "kvm");
+        assert_eq!(text(&out.stdout).trim(), "fuse");
         let record = &audit_records(&trail, &id)[0];
         // Runs: allowed, or narrowed (ctr gives no seccomp filter; the gate installs the granted one).
         assert_ne!(record["decision"], "refused", "{record}");
@@ -228,18 +206,18 @@ fn connections_from_snapd_decide_and_an_unreachable_snapd_refuses() {
         );
     }
     {
-        // snapd answers, but kvm is no longer connected: refused with the interface to connect.
+        // snapd answers, but fuse-support is no longer connected: refused with the interface to connect.
         let _snapd = FakeSnapd::start(socket.clone(), &[("network", "network")]);
-        let (_, out) = run_with_config(tb, &config, &kvm, &check);
+        let (_, out) = tb.run_with_config(&config, &fuse, &check);
         assert!(!out.status.success());
         assert!(
-            text(&out.stderr).contains("connect kvm"),
+            text(&out.stderr).contains("connect fuse-support"),
             "{}",
             text(&out.stderr)
         );
     }
     // No snapd at all: the container is refused with the cause, never run unconfined.
-    let (id, out) = run_with_config(tb, &config, &[], &["true"]);
+    let (id, out) = tb.run_with_config(&config, &[], &["true"]);
     assert!(!out.status.success(), "an unreachable snapd must refuse");
     let stderr = text(&out.stderr);
     assert!(

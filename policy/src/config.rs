@@ -40,6 +40,32 @@ pub struct PolicyConfig {
     pub runtime: RuntimeSettings,
     /// The audit trail: one JSON line per decision.
     pub audit: AuditSettings,
+    /// What `strictctl reconcile` does about a running container that holds what the connections no
+    /// longer grant (a plug was disconnected after it was admitted).
+    pub on_revoke: OnRevoke,
+}
+
+/// What `strictctl reconcile` does about a container whose admission no longer holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRevoke {
+    /// Record it in the audit trail; the container keeps running as it is.
+    #[default]
+    Report,
+    /// Take the revoked devices out of its device cgroup where that is all it holds; otherwise stop it.
+    Narrow,
+    /// Stop it, so its pod restarts under the connections now.
+    Stop,
+}
+
+impl std::fmt::Display for OnRevoke {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnRevoke::Report => "report",
+            OnRevoke::Narrow => "narrow",
+            OnRevoke::Stop => "stop",
+        })
+    }
 }
 
 /// Whether verdicts are enforced.
@@ -181,6 +207,7 @@ impl Default for PolicyConfig {
             node: NodeLayout::default(),
             runtime: RuntimeSettings::default(),
             audit: AuditSettings::default(),
+            on_revoke: OnRevoke::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ mod rules;
 pub mod runtime_advisories;
 pub mod verdict;
 
-pub use config::{AuditSettings, Mode, PolicyConfig, RuntimeSettings, Source};
+pub use config::{AuditSettings, Mode, OnRevoke, PolicyConfig, RuntimeSettings, Source};
 pub use document::{
     evaluate_document, evaluate_document_in, parse_spec, write_atomically, Document,
 };

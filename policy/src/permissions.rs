@@ -492,12 +492,8 @@ fn path_attribute_suggestion(attr_def: &AttributeDef, need: &Need) -> Option<Str
     let text = path.to_str()?;
     match attr_def.kind {
         AttributeType::Paths if text != "/" => Some(text.to_string()),
-        AttributeType::HomePaths => {
-            let rest = text
-                .strip_prefix("/root/")
-                .or_else(|| text.strip_prefix("/home/")?.split_once('/').map(|(_, r)| r))?;
-            Some(format!("$HOME/{rest}"))
-        }
+        // `$HOME` is root's home for the snap's daemons: a path in another user's home has no plug.
+        AttributeType::HomePaths => Some(format!("$HOME/{}", text.strip_prefix("/root/")?)),
         _ => None,
     }
 }

@@ -89,6 +89,45 @@ fn host_bind_mounts_need_a_path_grant_and_the_message_names_the_fix() {
     );
 }
 
+/// personal-files' `$HOME` is root's home for the snap's daemons (snapd's rule is `owner @{HOME}/...`):
+/// a path in another user's home is neither granted by it nor answered with it.
+#[test]
+fn personal_files_grants_and_suggests_roots_home_only() {
+    let mut own = spec();
+    add_mount(&mut own, "/root/.kube", &["rbind", "rw"]);
+    let (verdict, _) = run(&own, &perms(&["network-control"]));
+    assert_eq!(
+        verdict.violations[0].interfaces,
+        [
+            "personal-files:write=$HOME/.kube",
+            "system-files:write=/root/.kube"
+        ]
+    );
+    let granted = perms(&["network-control", "personal-files:write=$HOME/.kube"]);
+    let (verdict, _) = run(&own, &granted);
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Allowed,
+        "{:#?}",
+        verdict.violations
+    );
+
+    let mut other = spec();
+    add_mount(&mut other, "/home/alice/.kube", &["rbind", "rw"]);
+    let (verdict, _) = run(&other, &perms(&["network-control"]));
+    assert_eq!(rules(&verdict), ["mount.host-path"]);
+    assert!(
+        verdict.violations[0]
+            .interfaces
+            .iter()
+            .all(|plug| !plug.starts_with("personal-files")),
+        "{:?}",
+        verdict.violations[0].interfaces
+    );
+    let (verdict, _) = run(&other, &granted);
+    assert_eq!(rules(&verdict), ["mount.host-path"]);
+}
+
 #[test]
 fn path_edge_cases_are_resolved_on_the_host_and_compared_by_component() {
     let perms = perms(&[

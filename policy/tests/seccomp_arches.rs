@@ -375,6 +375,17 @@ fn nr(name: &str, arch: ScmpArch) -> i32 {
     }
 }
 
+/// What the filter answers 32-bit x86's `socketcall(SYS_SOCKET, ...)`.
+fn x86_socketcall_socket(filter: &Compiled) -> String {
+    let socketcall = nr("socketcall", ScmpArch::X86);
+    show(answer(
+        filter,
+        AUDIT_I386,
+        socketcall,
+        [SYS_SOCKET, 0, 0, 0, 0, 0],
+    ))
+}
+
 fn show(answer: u32) -> String {
     match answer & 0xffff_0000 {
         ALLOW => "ALLOW".into(),
@@ -476,16 +487,7 @@ fn assert_idempotent(spec: &Value, perms: &Permissions) {
 fn containerds_own_filter_lets_32_bit_x86_reach_af_alg_through_socketcall() {
     let seccomp = &runtime_default()["linux"]["seccomp"];
     let filter = compile(seccomp).unwrap();
-    let socketcall = nr("socketcall", ScmpArch::X86);
-    assert_eq!(
-        show(answer(
-            &filter,
-            AUDIT_I386,
-            socketcall,
-            [SYS_SOCKET, 0, 0, 0, 0, 0]
-        )),
-        "ALLOW"
-    );
+    assert_eq!(x86_socketcall_socket(&filter), "ALLOW");
     let socket = nr("socket", ScmpArch::X8664);
     assert_eq!(
         show(answer(
@@ -506,15 +508,7 @@ fn containerds_own_filter_lets_32_bit_x86_reach_af_alg_through_socketcall() {
             .retain(|n| n != "socketcall");
     }
     let filter = compile(&without).unwrap();
-    assert_eq!(
-        show(answer(
-            &filter,
-            AUDIT_I386,
-            socketcall,
-            [SYS_SOCKET, 0, 0, 0, 0, 0]
-        )),
-        "ALLOW"
-    );
+    assert_eq!(x86_socketcall_socket(&filter), "ALLOW");
 }
 
 /// After the gate, the same filter keeps AF_ALG and AF_VSOCK out on every architecture it lists, and
@@ -608,16 +602,7 @@ fn socketcall_stays_denied_while_socket_is_granted_only_by_family() {
         answer(&filter, AUDIT_X86_64, socket, [AF_ALG, 5, 0, 0, 0, 0]),
         ALLOW
     );
-    let socketcall = nr("socketcall", ScmpArch::X86);
-    assert_eq!(
-        show(answer(
-            &filter,
-            AUDIT_I386,
-            socketcall,
-            [SYS_SOCKET, 0, 0, 0, 0, 0]
-        )),
-        "ERRNO(38)"
-    );
+    assert_eq!(x86_socketcall_socket(&filter), "ERRNO(38)");
 }
 
 /// Architectures without socketcall (x86_64 alone, aarch64 and arm EABI) keep their filter as it was.
@@ -704,16 +689,7 @@ fn the_socketcall_answer_differs_from_the_default() {
         [&json!({"names": ["socketcall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1})]
     );
     let filter = compile(seccomp).unwrap();
-    let socketcall = nr("socketcall", ScmpArch::X86);
-    assert_eq!(
-        show(answer(
-            &filter,
-            AUDIT_I386,
-            socketcall,
-            [SYS_SOCKET, 0, 0, 0, 0, 0]
-        )),
-        "ERRNO(1)"
-    );
+    assert_eq!(x86_socketcall_socket(&filter), "ERRNO(1)");
     assert_idempotent(&spec, &perms);
 }
 
@@ -745,16 +721,7 @@ fn a_spec_that_denies_socketcall_itself_is_kept() {
         "{verdict:#?}"
     );
     let filter = compile(&out["linux"]["seccomp"]).unwrap();
-    let socketcall = nr("socketcall", ScmpArch::X86);
-    assert_eq!(
-        show(answer(
-            &filter,
-            AUDIT_I386,
-            socketcall,
-            [SYS_SOCKET, 0, 0, 0, 0, 0]
-        )),
-        "ERRNO(38)"
-    );
+    assert_eq!(x86_socketcall_socket(&filter), "ERRNO(38)");
 }
 
 /// The principle, not socket alone: any multiplexer whose carried calls are not all granted with any

@@ -454,7 +454,7 @@ fn watch_exit(
         state.start_settled().await;
         // An OOM kill the watcher has not reported yet is reported before the exit it caused.
         if let Some(oom) = &oom {
-            oom.report_pending().await;
+            oom.report_at_exit(code).await;
         }
         if let ExitRole::Init(init) = &role {
             // With its own pid namespace the kernel ends the execs with the init; without, they are

@@ -126,6 +126,10 @@ impl RuncCli {
         if settings.systemd_cgroup {
             command.arg("--systemd-cgroup");
         }
+        // containerd run by systemd as a Type=notify unit has NOTIFY_SOCKET, and passes it to its shims.
+        // Seeing it, runc would hand the container a notify socket and make `runc start` wait for the
+        // workload's READY=1, that is, until the container exits.
+        command.env_remove("NOTIFY_SOCKET");
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -380,6 +384,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(last_error(b"", Some(&log)).as_deref(), Some("no such file"));
+    }
+
+    #[test]
+    fn the_runtime_never_sees_systemds_notify_socket() {
+        let runc = RuncCli::new(Arc::new(Exits::default()));
+        let command = runc.command(None);
+        assert!(command
+            .get_envs()
+            .any(|(key, value)| key == "NOTIFY_SOCKET" && value.is_none()));
     }
 
     #[tokio::test]

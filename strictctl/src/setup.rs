@@ -94,16 +94,11 @@ pub fn load_permissions_from(
                 .collect::<Result<Vec<_>>>()?,
             description: "--connect".to_string(),
             ignored: Vec::new(),
+            undeclared: Vec::new(),
         }
     };
     let from_configuration = connect.is_empty() && connections.source == Source::Static;
-    let mut description = connections.description;
-    if !connections.ignored.is_empty() {
-        description.push_str(&format!(
-            "; ignored (no profile grants anything for them): {}",
-            connections.ignored.join(", ")
-        ));
-    }
+    let description = connections.summary();
     Permissions::new(Arc::new(catalog), config, connections.plugs, description).map_err(|error| {
         match error {
             // Name where the bad plug came from: the operator's file, not a command line.
@@ -116,4 +111,29 @@ pub fn load_permissions_from(
             other => SourceError::Policy(other),
         }
     })
+}
+
+/// The host's permissions from the configuration's source as they will be once `disconnecting` (plug
+/// names) are disconnected: a snap's `disconnect-plug-<plug>` hook runs before snapd disconnects the plug,
+/// so the source still reports it connected.
+pub fn load_permissions_disconnecting(
+    config: PolicyConfig,
+    catalog: Catalog,
+    disconnecting: &[String],
+) -> std::result::Result<Permissions, SourceError> {
+    if disconnecting.is_empty() {
+        return load_permissions(config, catalog, &[]);
+    }
+    let mut connections =
+        sources::connected_plugs(&config, &catalog, &Environment::from_process())?;
+    connections
+        .plugs
+        .retain(|plug| !disconnecting.contains(&plug.name));
+    let description = format!(
+        "{}; being disconnected: {}",
+        connections.summary(),
+        disconnecting.join(", ")
+    );
+    Permissions::new(Arc::new(catalog), config, connections.plugs, description)
+        .map_err(SourceError::Policy)
 }

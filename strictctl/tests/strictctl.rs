@@ -491,3 +491,56 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A developer's workstation: snapd runs, the node's snap is not installed. `check` answers against the
+/// snap's default connections and says so on stderr (the gate itself fails closed: gate/decide.rs).
+#[test]
+fn check_without_the_snap_installed_uses_its_default_connections_and_says_so() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("snapd.socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let reply = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/snapd/snap-not-found.http"
+    ))
+    .unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(&reply);
+        }
+    });
+    let config = dir.path().join("strict.toml");
+    std::fs::write(&config, format!("snapd_socket = {socket:?}\n")).unwrap();
+    let run = |spec: &str| {
+        Command::new(env!("CARGO_BIN_EXE_strictctl"))
+            .args(["check", spec, "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let allowed = run(&fixture("default"));
+    let stderr = String::from_utf8_lossy(&allowed.stderr);
+    assert_eq!(allowed.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("snap microk8s is not installed here")
+            && stderr.contains("default connections"),
+        "{stderr}"
+    );
+    // fuse-support is not among MicroK8s' default connections.
+    let refused = run(&fixture("device-fuse"));
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    assert!(
+        stdout(&refused).contains("fuse-support"),
+        "{}",
+        stdout(&refused)
+    );
+}

@@ -32,6 +32,9 @@ pub const SANDBOX_READY: i32 = 0;
 
 pub struct Cri {
     pub runtime: RuntimeServiceClient<Channel>,
+    /// Where pods' log directories go: created here on the host for the test bed's containerd; `None`
+    /// for a containerd on another machine (the node VM), whose pods log under its `/var/log`.
+    pod_logs: Option<std::path::PathBuf>,
 }
 
 /// A pod that runs: its id and the configuration the containers need.
@@ -75,6 +78,21 @@ impl Cri {
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", tb.address.display()));
         Cri {
             runtime: RuntimeServiceClient::new(channel),
+            pod_logs: Some(tb.run_dir.join("pod-logs")),
+        }
+    }
+
+    /// A CRI client of the containerd at `address` (`HOST:PORT`, a plain TCP relay to its socket), whose
+    /// images the caller imported.
+    pub async fn connect_tcp(address: &str) -> Cri {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {address}: {e}"));
+        Cri {
+            runtime: RuntimeServiceClient::new(channel),
+            pod_logs: None,
         }
     }
 
@@ -85,10 +103,15 @@ impl Cri {
         handler: &str,
         customize: impl FnOnce(&mut PodSandboxConfig),
     ) -> Result<Pod, Status> {
-        let tb = testbed();
         let uid = unique("uid");
-        let logs = tb.run_dir.join("pod-logs").join(&uid);
-        std::fs::create_dir_all(&logs).unwrap();
+        let logs = match &self.pod_logs {
+            Some(root) => {
+                let logs = root.join(&uid);
+                std::fs::create_dir_all(&logs).unwrap();
+                logs
+            }
+            None => std::path::PathBuf::from("/var/log"),
+        };
         let mut config = PodSandboxConfig {
             metadata: Some(PodSandboxMetadata {
                 name: name.into(),

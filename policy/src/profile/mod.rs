@@ -18,7 +18,8 @@ use schema::*;
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../vendor-profiles");
 
 /// A plug attribute's value as a plug carries it (from snapd, a snap file or `--connect`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum AttrValue {
     Str(String),
     Bool(bool),
@@ -70,7 +71,7 @@ impl fmt::Display for AttrValue {
 }
 
 /// A connected plug: an interface and its attributes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plug {
     /// The plug's name in its snap (equal to the interface for implicit plugs and `--connect`).
     pub name: String,
@@ -491,7 +492,9 @@ impl Catalog {
     }
 }
 
-/// `paths`: an absolute literal path; `home-paths`: `$HOME/...`, which means every user's home and root's.
+/// `paths`: an absolute literal path; `home-paths`: `$HOME/...`, which means root's home. snapd's rule is
+/// `owner @{HOME}/...`: the file must belong to the process's user, and the snap's daemons (containerd
+/// among them) run as root, so another user's home is not theirs to grant.
 fn expand_attribute_path(
     kind: AttributeType,
     text: &str,
@@ -508,7 +511,7 @@ fn expand_attribute_path(
                 .strip_prefix("$HOME/")
                 .filter(|r| !r.is_empty())
                 .ok_or_else(|| format!("path {text:?} must start with $HOME/"))?;
-            vec![format!("/home/*/{rest}"), format!("/root/{rest}")]
+            vec![format!("/root/{rest}")]
         }
         _ => vec![text.to_string()],
     };
@@ -607,7 +610,7 @@ mod tests {
     fn home_paths_expand_to_every_home() {
         let paths = expand_attribute_path(AttributeType::HomePaths, "$HOME/.kube").unwrap();
         let text: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
-        assert_eq!(text, ["/home/*/.kube", "/root/.kube"]);
+        assert_eq!(text, ["/root/.kube"]);
         assert!(expand_attribute_path(AttributeType::HomePaths, "/etc").is_err());
         assert!(expand_attribute_path(AttributeType::Paths, "/etc/../root").is_err());
         assert!(expand_attribute_path(AttributeType::Paths, "/etc/*").is_err());

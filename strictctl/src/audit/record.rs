@@ -19,6 +19,9 @@ pub enum Decision {
     WouldRefuse,
     /// The gate could not decide (no configuration, snapd unreachable, bad spec): refused.
     Undecided,
+    /// A running container holds what the connections no longer grant (`strictctl reconcile`; the
+    /// record's `action` says what was done about it).
+    Revoked,
 }
 
 impl Decision {
@@ -36,7 +39,7 @@ impl Decision {
     pub fn is_refusal(self) -> bool {
         matches!(
             self,
-            Decision::Refused | Decision::WouldRefuse | Decision::Undecided
+            Decision::Refused | Decision::WouldRefuse | Decision::Undecided | Decision::Revoked
         )
     }
 
@@ -48,6 +51,7 @@ impl Decision {
             Decision::WouldNarrow => "would-narrow",
             Decision::WouldRefuse => "would-refuse",
             Decision::Undecided => "undecided",
+            Decision::Revoked => "revoked",
         }
     }
 }
@@ -119,9 +123,12 @@ pub struct Record {
     pub violations: Vec<AuditViolation>,
     #[serde(default)]
     pub narrowings: Vec<AuditNarrowing>,
-    /// Why the gate could not decide.
+    /// Why the gate could not decide; for `revoked`, what was done and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `revoked` only: `reported`, `narrowed`, `stopped` or `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     /// The snap whose connections apply.
     pub snap: String,
     /// Where the connected plugs came from.

@@ -161,6 +161,7 @@ mod tests {
             violations: Vec::new(),
             narrowings: Vec::new(),
             error: None,
+            action: None,
             snap: "microk8s".into(),
             permissions_source: "test".into(),
             config: "test".into(),

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use strict_policy::Permissions;
+use strict_policy::{Permissions, PolicyConfig, Source};
 
 use super::error::Error;
 use crate::setup::{load_catalog, load_config, load_permissions, ConfigSource};
+use crate::sources::{SnapdError, SourceError};
 
 /// check: the container would run (allowed or narrowed); everything else: done.
 pub const EXIT_RUNS: i32 = 0;
@@ -44,6 +45,28 @@ pub fn permissions(host: &HostArgs) -> Result<(Permissions, ConfigSource), Error
         config.snap = snap.clone();
     }
     let catalog = load_catalog(&config, host.profiles.as_deref())?;
-    let perms = load_permissions(config, catalog, &host.connect)?;
+    let perms = match load_permissions(config.clone(), catalog, &host.connect) {
+        // A workstation with snapd but not the node's snap: an offline check against the snap's default
+        // connections, said on stderr. (The gate never does this: it fails closed.)
+        Err(SourceError::Snapd {
+            socket,
+            source: SnapdError::Refused { kind, .. },
+        }) if kind == "snap-not-found" && host.connect.is_empty() => {
+            eprintln!(
+                "strictctl: snap {} is not installed here (snapd at {}): checking against its default \
+                 connections, as a standard install connects them (the gate refuses every container on \
+                 a node without the snap)",
+                config.snap,
+                socket.display()
+            );
+            let offline = PolicyConfig {
+                source: Source::Embedded,
+                ..config
+            };
+            let catalog = load_catalog(&offline, host.profiles.as_deref())?;
+            load_permissions(offline, catalog, &[])?
+        }
+        other => other?,
+    };
     Ok((perms, source))
 }

@@ -4,6 +4,8 @@
 //! - `check.rs`: `strictctl check`; `interfaces.rs`: `strictctl interfaces`;
 //! - `config_check.rs`: `strictctl config check`; `audit.rs`: `strictctl audit`;
 //! - `install.rs`: `strictctl install` and `strictctl uninstall`;
+//! - `status.rs`: `strictctl status` and `strictctl reconcile` (running containers against the connections
+//!   now);
 //! - `gate.rs`: the hidden `strictctl gate`, the shim's policy gate;
 //! - `common.rs`: exit codes, the host's permissions and the output format they share; `error.rs`: the
 //!   error a subcommand fails with.
@@ -19,6 +21,7 @@ mod error;
 mod gate;
 mod install;
 mod interfaces;
+mod status;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +34,7 @@ use config_check::ConfigCheckArgs;
 use gate::GateArgs;
 use install::{InstallArgs, UninstallArgs};
 use interfaces::InterfacesArgs;
+use status::{ReconcileArgs, StatusArgs};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +59,13 @@ enum Command {
     /// Report the audit trail: refusals by rule and by the plug that would grant them, and the kernel's
     /// seccomp denials of narrowed containers, with the `snap connect` commands to run.
     Audit(AuditArgs),
+    /// List the running containers strict admitted that hold what the connections no longer grant (a
+    /// plug was disconnected since), with what each holds.
+    Status(StatusArgs),
+    /// Act on those containers as the configuration's `on_revoke` says: record them, take revoked devices
+    /// out of their device cgroup, or stop them so their pods restart under the grants now. For the
+    /// snap's disconnect-plug hooks (or a timer).
+    Reconcile(ReconcileArgs),
     /// Install the shim on this node (or under --root): binaries, policy files, the containerd drop-in
     /// for the handlers strict and strict-complain; then restart containerd. Safe to run twice.
     Install(InstallArgs),
@@ -91,6 +102,8 @@ pub fn main() -> i32 {
         Command::Interfaces(args) => interfaces::run(args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Status(args) => status::status(args),
+        Command::Reconcile(args) => status::reconcile_all(args),
         Command::Install(args) => install::install(args),
         Command::Uninstall(args) => install::uninstall(args),
         Command::Gate(args) => Ok(gate::run(args)),

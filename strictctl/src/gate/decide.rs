@@ -13,14 +13,16 @@ use strict_policy::{
     evaluate, evaluate_document_in, evaluate_exec, parse_spec, write_atomically, Context, Mode,
     Outcome, Permissions, PinningHost, PolicyConfig, RealHost, Verdict,
 };
-use strict_protocol::{ConfigRequest, PodNamespaces, RootfsMount};
+use strict_protocol::{AdmittedRuntime, ConfigRequest, PodNamespaces, RootfsMount};
 
+use super::cgroup_driver;
 use super::error::{GateError, LoadError, Result};
 use super::features::RuntimeFeatures;
 use super::pins;
 use super::pods::{namespaces_for, owner_for};
 use super::record::{Recorded, Trail};
 use crate::audit::record::{Identity, Subject};
+use crate::drift::admission::{Admission, Owner};
 use crate::setup;
 
 /// The configuration as the gate read it. On error the built-in defaults stand in (the trail and the
@@ -29,6 +31,10 @@ use crate::setup;
 pub struct ConfigLoad {
     pub config: PolicyConfig,
     pub source: String,
+    /// The file it came from, when it came from one (kept with each admission for `strictctl status`).
+    pub file: Option<PathBuf>,
+    /// Or the runtime options' TOML it came from.
+    pub body: Option<String>,
     pub error: Option<Arc<LoadError>>,
 }
 
@@ -37,11 +43,21 @@ impl ConfigLoad {
         match setup::resolve_config(request) {
             Ok((config, source)) => ConfigLoad {
                 config,
+                file: match &source {
+                    setup::ConfigSource::File(path) => Some(path.clone()),
+                    _ => None,
+                },
+                body: match &source {
+                    setup::ConfigSource::RuntimeOptionsBody => request.runtime_body.clone(),
+                    _ => None,
+                },
                 source: source.to_string(),
                 error: None,
             },
             Err(error) => ConfigLoad {
                 config: PolicyConfig::default(),
+                file: None,
+                body: None,
                 source: request.to_string(),
                 error: Some(Arc::new(LoadError::Config(error))),
             },
@@ -60,12 +76,38 @@ fn root_directory(bundle: &Path, spec: &Spec) -> Option<PathBuf> {
     })
 }
 
+/// The spec with each bind source the pinning host named by its descriptor (`/proc/<this pid>/fd/<n>`)
+/// named by the host path of the file judged: what `strictctl status` opens again later.
+fn with_judged_paths(spec: &Spec) -> Spec {
+    let mut spec = spec.clone();
+    let placeholder = format!("/proc/{}/fd/", std::process::id());
+    if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts.iter_mut() {
+            let Some(source) = m.source().as_ref() else {
+                continue;
+            };
+            if !source.starts_with(&placeholder) {
+                continue;
+            }
+            if let Ok(path) = std::fs::read_link(source) {
+                m.set_source(Some(path));
+            }
+        }
+    }
+    spec
+}
+
 pub struct Gate {
     mode: Mode,
     /// Why the configuration did not load (then every decision is a refusal).
     config_error: Option<Arc<LoadError>>,
     permissions: std::result::Result<Arc<Permissions>, Arc<LoadError>>,
     trail: Trail,
+    /// What each admission record keeps besides the spec.
+    namespace: String,
+    config_file: Option<PathBuf>,
+    config_body: Option<String>,
+    runtime: AdmittedRuntime,
 }
 
 impl Gate {
@@ -75,6 +117,8 @@ impl Gate {
         let ConfigLoad {
             config,
             source,
+            file,
+            body,
             error,
         } = load;
         let permissions = match &error {
@@ -104,6 +148,10 @@ impl Gate {
             trail: Trail::new(&config, &source, namespace, permissions.as_ref().ok()),
             config_error: error,
             permissions: permissions.map(Arc::new),
+            namespace: namespace.to_string(),
+            config_file: file,
+            config_body: body,
+            runtime: AdmittedRuntime::default_for(namespace),
         }
     }
 
@@ -118,6 +166,10 @@ impl Gate {
             trail: Trail::new(&load.config, &load.source, namespace, None),
             permissions: Err(Arc::new(LoadError::NotForExec)),
             config_error: load.error,
+            namespace: namespace.to_string(),
+            config_file: load.file,
+            config_body: load.body,
+            runtime: AdmittedRuntime::default_for(namespace),
         }
     }
 
@@ -128,6 +180,10 @@ impl Gate {
             trail: Trail::new(&permissions.config, "test", namespace, Some(&permissions)),
             config_error: None,
             permissions: Ok(permissions),
+            namespace: namespace.to_string(),
+            config_file: None,
+            config_body: None,
+            runtime: AdmittedRuntime::default_for(namespace),
         }
     }
 
@@ -149,6 +205,15 @@ impl Gate {
         self.permissions
             .as_deref()
             .map_err(|error| GateError::from(error.as_ref()))
+    }
+
+    /// The configuration, as an operator finds it: its file, or the runtime options.
+    fn config_name(&self) -> String {
+        match (&self.config_file, &self.config_body) {
+            (Some(file), _) => file.display().to_string(),
+            (None, Some(_)) => "the runtime options' configuration".into(),
+            (None, None) => "the built-in configuration".into(),
+        }
     }
 
     /// An undecided (refused) request, recorded and returned as the error.
@@ -200,6 +265,19 @@ impl Gate {
         })?;
         let identity = Identity::of_spec(&document.spec);
         let subject = identity.subject.unwrap_or(Subject::Container);
+        // In every mode: runc could not run it as asked.
+        let cgroups_path = document
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone());
+        if let Some(mismatch) =
+            cgroup_driver::mismatch(cgroups_path.as_deref(), self.runtime.systemd_cgroup, || {
+                self.config_name()
+            })
+        {
+            return Err(self.undecided(subject, Recorded::new(id, None, &identity), mismatch));
+        }
         let original = (self.mode == Mode::Complain).then(|| document.spec.clone());
         // An app container of a pod may join its own pod's namespaces only, and mount its own pod's files.
         let pod = namespaces_for(&document.spec, pods);
@@ -221,14 +299,46 @@ impl Gate {
         }
         self.trail
             .conclude(subject, Recorded::new(id, None, &identity), &verdict);
-        if let Some(original) = original {
-            return Ok(original);
-        }
         let outcome = verdict.outcome();
-        if outcome == Outcome::Refused {
+        if outcome == Outcome::Refused && original.is_none() {
             return Err(GateError::Refused(
                 verdict.refusal_message().unwrap_or_default(),
             ));
+        }
+        // What runs, as judged, for `strictctl status` to judge again when the connections change.
+        let complain = original.is_some();
+        let admission = Admission {
+            id: id.to_string(),
+            namespace: self.namespace.clone(),
+            mode: self.mode,
+            config_file: self.config_file.clone(),
+            config_body: self.config_body.clone(),
+            runtime: self.runtime.clone(),
+            admitted_at: crate::audit::record::now(),
+            permissions_source: permissions.plug_source.clone(),
+            policy_digest: permissions.digest.clone(),
+            plugs: permissions.plugs.clone(),
+            pod: pod.clone(),
+            owner: owner.as_ref().map(Owner::from),
+            rootfs_layers: layers.clone(),
+            spec: original.unwrap_or_else(|| with_judged_paths(&document.spec)),
+            revoked: Vec::new(),
+        };
+        if let Err(error) = admission.write(bundle) {
+            // Complain mode runs the spec as it came whatever happens; enforce refuses what it could not
+            // keep track of.
+            if self.mode == Mode::Complain {
+                tracing::error!(%error, "the admission record cannot be written: `strictctl status` will not see this container");
+            } else {
+                return Err(self.undecided(
+                    subject,
+                    Recorded::new(id, None, &identity),
+                    error.to_string(),
+                ));
+            }
+        }
+        if complain {
+            return Ok(admission.spec); // as it came
         }
         let held = host.into_held();
         let pinned = pins::stage(&mut document.spec, bundle, &held).map_err(|e| {
@@ -255,18 +365,11 @@ impl Gate {
 
     /// What the runtime (`binary`) can do that changes decisions: seccomp filter flags (narrowed filters
     /// then log what they deny), recursive read-only mounts, the breakouts its version still has.
-    pub fn set_runtime(&mut self, binary: &Path, features: &RuntimeFeatures) {
+    pub fn set_runtime(&mut self, runtime: &AdmittedRuntime, features: &RuntimeFeatures) {
+        self.runtime = runtime.clone();
         if let Ok(permissions) = &mut self.permissions {
             if let Some(permissions) = Arc::get_mut(permissions) {
-                permissions.seccomp_log_flag = features
-                    .seccomp_flags
-                    .iter()
-                    .any(|f| f == "SECCOMP_FILTER_FLAG_LOG");
-                permissions.recursive_read_only = features.mount_options.iter().any(|o| o == "rro");
-                permissions.unfixed_breakouts = strict_policy::runtime_advisories::unfixed(
-                    &binary.to_string_lossy(),
-                    features.version.as_deref(),
-                );
+                super::features::apply(permissions, &runtime.binary, features);
             }
         }
     }
@@ -361,6 +464,8 @@ mod tests {
             ConfigLoad {
                 config,
                 source: "test.toml".into(),
+                file: None,
+                body: None,
                 error: None,
             },
             "k8s.io",
@@ -375,6 +480,8 @@ mod tests {
             ConfigLoad {
                 config,
                 source: "test".into(),
+                file: None,
+                body: None,
                 error: None,
             },
             "default",
@@ -504,6 +611,8 @@ mod tests {
                 ConfigLoad {
                     config,
                     source: "/etc/containerd/strict.toml".into(),
+                    file: None,
+                    body: None,
                     error: Some(Arc::new(LoadError::Connections(SourceError::Snapd {
                         socket: "/run/snapd.socket".into(),
                         source: SnapdError::Closed,

@@ -120,3 +120,21 @@ fn probe(binary: &Path) -> RuntimeFeatures {
             .map(String::from),
     }
 }
+
+/// What the runtime can do, as the policy takes it into account: seccomp filter flags (narrowed filters
+/// then log what they deny), recursive read-only mounts, the breakouts its version still has.
+pub fn apply(
+    permissions: &mut strict_policy::Permissions,
+    binary: &std::path::Path,
+    features: &RuntimeFeatures,
+) {
+    permissions.seccomp_log_flag = features
+        .seccomp_flags
+        .iter()
+        .any(|f| f == "SECCOMP_FILTER_FLAG_LOG");
+    permissions.recursive_read_only = features.mount_options.iter().any(|o| o == "rro");
+    permissions.unfixed_breakouts = strict_policy::runtime_advisories::unfixed(
+        &binary.to_string_lossy(),
+        features.version.as_deref(),
+    );
+}

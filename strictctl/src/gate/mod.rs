@@ -9,10 +9,12 @@
 //! - `record.rs`: every decision logged and appended to the audit trail.
 //! - `pins.rs`: the bind sources judged, bind-mounted into the bundle for the runtime to mount.
 //! - `pods.rs`: what CRI's annotations say a container is, its pod's namespaces and its own files.
+//! - `cgroup_driver.rs`: a container's cgroup path against the driver runc is run with.
 //! - `features.rs`: the runtime's seccomp flags, mount options and version (`runc features`), cached
 //!   next to its state.
 //! - `logging.rs`: the gate's logs, into the shim's log fifo (containerd's log).
 
+pub mod cgroup_driver;
 pub mod decide;
 pub mod error;
 pub mod features;

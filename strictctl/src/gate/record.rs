@@ -63,6 +63,7 @@ impl Trail {
             violations: what.verdict.map(violations).unwrap_or_default(),
             narrowings: what.verdict.map(narrowings).unwrap_or_default(),
             error: what.error.map(str::to_string),
+            action: what.action.map(str::to_string),
             snap: self.snap.clone(),
             permissions_source: self.permissions_source.clone(),
             config: self.config_source.clone(),
@@ -114,6 +115,8 @@ pub struct Recorded<'a> {
     pub identity: &'a Identity,
     pub verdict: Option<&'a Verdict>,
     pub error: Option<&'a str>,
+    /// What `strictctl reconcile` did (decision `revoked`).
+    pub action: Option<&'a str>,
 }
 
 impl<'a> Recorded<'a> {
@@ -125,6 +128,7 @@ impl<'a> Recorded<'a> {
             identity,
             verdict: None,
             error: None,
+            action: None,
         }
     }
 }
@@ -150,15 +154,17 @@ fn log_verdict(id: &str, verdict: &Verdict, decision: Decision, subject: Subject
                 }
             );
         }
-        Decision::Refused | Decision::WouldRefuse | Decision::Undecided => tracing::warn!(
-            container = id,
-            verdict = %verdict.to_json(),
-            "{what} {}",
-            if decision == Decision::WouldRefuse {
-                "would be refused (complain mode: runs anyway)"
-            } else {
-                "refused"
-            }
-        ),
+        Decision::Refused | Decision::WouldRefuse | Decision::Undecided | Decision::Revoked => {
+            tracing::warn!(
+                container = id,
+                verdict = %verdict.to_json(),
+                "{what} {}",
+                if decision == Decision::WouldRefuse {
+                    "would be refused (complain mode: runs anyway)"
+                } else {
+                    "refused"
+                }
+            )
+        }
     }
 }

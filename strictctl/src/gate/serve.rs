@@ -32,7 +32,7 @@ pub fn serve(namespace: &str, exec_only: bool) -> i32 {
         Gate::load(load, namespace)
     };
     if gate.policy_loaded() {
-        gate.set_runtime(&runtime.binary, &runtime_features(&runtime));
+        gate.set_runtime(&runtime, &runtime_features(&runtime));
     }
     let mut input = Vec::new();
     if std::io::stdin().read_to_end(&mut input).is_err() || input.is_empty() {

@@ -292,6 +292,29 @@ impl MainConfig {
         })
     }
 
+    /// The cgroup driver of the CRI's default runtime handler (`default_runtime_name`, else `runc`): its
+    /// `options.SystemdCgroup`, as kubeadm's recipe sets it in this file (version 2's CRI plugin or
+    /// version 3's runtime plugin). None when the file does not say.
+    pub fn runc_systemd_cgroup(&self) -> Option<bool> {
+        let doc: DocumentMut = self.text.parse().ok()?;
+        let plugins = doc.get("plugins")?;
+        ["io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri"]
+            .iter()
+            .filter_map(|plugin| plugins.get(plugin)?.get("containerd"))
+            .find_map(|containerd| {
+                let handler = containerd
+                    .get("default_runtime_name")
+                    .and_then(|name| name.as_str())
+                    .unwrap_or("runc");
+                containerd
+                    .get("runtimes")?
+                    .get(handler)?
+                    .get("options")?
+                    .get("SystemdCgroup")?
+                    .as_bool()
+            })
+    }
+
     /// Whether containerd, reading this file, also reads `file`: an `imports` entry names it or is a
     /// glob matching it (relative entries are relative to this file's directory, as containerd has it).
     pub fn imports_file(&self, file: &Path) -> bool {
@@ -648,6 +671,21 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(missing.contains("does not exist"), "{missing}");
+    }
+
+    #[test]
+    fn the_runc_handlers_cgroup_driver_is_read_in_both_versions() {
+        let v3 = "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\n  default_runtime_name = 'runc'\n\
+                  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true\n";
+        assert_eq!(main_config(v3).runc_systemd_cgroup(), Some(true));
+        let v2 = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = false\n";
+        assert_eq!(main_config(v2).runc_systemd_cgroup(), Some(false));
+        // Another default handler is the one that counts.
+        let other = "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\n  default_runtime_name = 'crun'\n\
+                     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.crun.options]\n  SystemdCgroup = true\n\
+                     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = false\n";
+        assert_eq!(main_config(other).runc_systemd_cgroup(), Some(true));
+        assert_eq!(main_config("version = 2\n").runc_systemd_cgroup(), None);
     }
 
     #[test]

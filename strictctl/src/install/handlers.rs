@@ -37,9 +37,10 @@ pub fn handler_names() -> String {
     HANDLERS.map(|h| h.name).join(", ")
 }
 
-/// A handler's policy file as install writes it when there is none.
-pub fn policy_text(handler: &Handler, path: &Path) -> String {
-    format!(
+/// A handler's policy file as install writes it when there is none; `systemd_cgroup` when the node's
+/// runc handler uses the systemd cgroup driver.
+pub fn policy_text(handler: &Handler, path: &Path, systemd_cgroup: bool) -> String {
+    let mut text = format!(
         "# The strict runtime's policy for the `{name}` handler (RuntimeClass `{name}`), written by\n\
          # `strictctl install`. Edit it freely: install never overwrites it, and uninstall removes it only\n\
          # while it is unchanged. Every key: docs/operations.md. Check a change before pods use it:\n\
@@ -57,7 +58,16 @@ pub fn policy_text(handler: &Handler, path: &Path) -> String {
         name = handler.name,
         mode = handler.mode,
         path = path.display(),
-    )
+    );
+    if systemd_cgroup {
+        text.push_str(
+            "\n# The node's runc handler uses the systemd cgroup driver (SystemdCgroup = true): the kubelet\n\
+             # names cgroups slice:prefix:name, which runc takes only with --systemd-cgroup.\n\
+             [runtime]\n\
+             systemd_cgroup = true\n",
+        );
+    }
+    text
 }
 
 #[cfg(test)]
@@ -69,10 +79,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for handler in HANDLERS {
             let path = dir.path().join(handler.policy_file);
-            std::fs::write(&path, policy_text(&handler, &path)).unwrap();
-            let config = strict_policy::PolicyConfig::load(&path).unwrap();
-            assert_eq!(config.mode.to_string(), handler.mode);
-            assert_eq!(config.handler, handler.name);
+            for systemd_cgroup in [false, true] {
+                std::fs::write(&path, policy_text(&handler, &path, systemd_cgroup)).unwrap();
+                let config = strict_policy::PolicyConfig::load(&path).unwrap();
+                assert_eq!(config.mode.to_string(), handler.mode);
+                assert_eq!(config.handler, handler.name);
+                assert_eq!(config.runtime.systemd_cgroup, systemd_cgroup);
+            }
         }
     }
 }

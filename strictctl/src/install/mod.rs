@@ -278,6 +278,8 @@ fn install_files(
         manifest.record(&dst, Role::Binary, &bytes);
     }
 
+    // The cgroup driver goes with the node's runc handler: the kubelet names cgroups for it.
+    let systemd_cgroup = main.runc_systemd_cgroup().unwrap_or(false);
     for handler in HANDLERS {
         let path = root.join(ETC_DIR).join(handler.policy_file);
         if fs::symlink_metadata(&path).is_ok() {
@@ -288,12 +290,33 @@ fn install_files(
                     handler.name
                 ));
             }
+            let kept = strict_policy::PolicyConfig::load(&path)
+                .map(|config| config.runtime.systemd_cgroup)
+                .unwrap_or(systemd_cgroup);
+            if kept != systemd_cgroup {
+                report.say(format!(
+                    "warning: {} has [runtime] systemd_cgroup = {kept}, but the runc handler's \
+                     SystemdCgroup is {systemd_cgroup}: the {} handler refuses every pod whose cgroup \
+                     is named for the other driver; set systemd_cgroup = {systemd_cgroup}",
+                    path.display(),
+                    handler.name
+                ));
+            }
             continue;
         }
-        let text = policy_text(&handler, &path);
+        let text = policy_text(&handler, &path, systemd_cgroup);
         journal.write(&path, text.as_bytes(), Some(0o644), &mut manifest.dirs)?;
         manifest.record(&path, Role::Policy, text.as_bytes());
-        report.say(format!("wrote {} (mode {})", path.display(), handler.mode));
+        report.say(format!(
+            "wrote {} (mode {}{})",
+            path.display(),
+            handler.mode,
+            if systemd_cgroup {
+                ", the systemd cgroup driver as the runc handler's"
+            } else {
+                ""
+            }
+        ));
     }
 
     let text = drop_in_for_version(root, &shim_path, main.version);

@@ -57,6 +57,7 @@ pub fn connected_plugs(
                 plugs,
                 description: "the configuration's static list (`connections`)".into(),
                 ignored: Vec::new(),
+                undeclared: Vec::new(),
             })
         }
         Source::Embedded | Source::Auto => Ok(Connections {
@@ -67,6 +68,7 @@ pub fn connected_plugs(
                 config.snap
             ),
             ignored: Vec::new(),
+            undeclared: Vec::new(),
         }),
     }
 }

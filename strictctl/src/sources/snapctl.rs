@@ -2,8 +2,9 @@
 //! connected, with the attributes from that file. One `snapctl is-connected --list` (snapd 2.60+: the
 //! connected plugs and slots, one name a line); with an older snapd, which refuses `--list`, one
 //! `snapctl is-connected PLUG` per plug, all at once. snapctl exits 0 when a plug is connected and 1 when
-//! it is not, silently; errors exit 1 too but say why on stderr (`error: snapctl: snap "x" has no plug or
-//! slot named "y"`). Anything else, or no answer in time, is an error.
+//! it is not, silently; errors exit 1 too but say why on stderr. One of those errors is an answer: a plug
+//! the installed snap does not declare (`snap "x" has no plug or slot named "y"`) cannot be connected, so
+//! it is not connected. Anything else, or no answer in time, is an error.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -50,6 +51,13 @@ pub enum SnapctlError {
     Policy(#[from] strict_policy::Error),
 }
 
+/// What snapctl says for a plug the installed snap does not declare, inside its error line: 2.57 prints
+/// `error: error running snapctl: snap "microk8s" has no plug or slot named "kvm"`, 2.77
+/// `error: snapctl: snap "microk8s" has no plug or slot named "kvm"`.
+fn no_such_plug(snap: &str, plug: &str) -> String {
+    format!("snap {snap:?} has no plug or slot named {plug:?}")
+}
+
 fn or_nothing(stderr: &str) -> &str {
     if stderr.is_empty() {
         "(nothing on stderr)"
@@ -74,6 +82,18 @@ pub fn connected(
     let declared = catalog.snap_plugs(&config.snap)?;
     let deadline = Instant::now() + config.source_timeout;
     if let Some(listed) = list(config, env, deadline)? {
+        // `--list` names connected plugs and slots alike: a name the profile does not declare as a plug
+        // is one of the snap's slots or a plug the profile does not know; neither grants anything.
+        let ignored = listed
+            .iter()
+            .filter(|name| !declared.contains_key(*name))
+            .map(|name| {
+                format!(
+                    "{name} (listed by snapctl, not a plug of the {} profile)",
+                    config.snap
+                )
+            })
+            .collect();
         // In the snap file's order whatever the listing's: the policy's digest covers the plugs.
         let plugs = declared
             .into_iter()
@@ -84,7 +104,9 @@ pub fn connected(
             source: Source::Snapctl,
             plugs,
             description: format!("snapctl is-connected --list (snap {})", config.snap),
-            ignored: Vec::new(),
+            ignored,
+            // `--list` cannot tell a plug the snap lacks from one not connected: both are not connected.
+            undeclared: Vec::new(),
         });
     }
     // One snapctl per plug, all at once: each is a round trip to snapd.
@@ -108,6 +130,7 @@ pub fn connected(
         }
     }
     let mut connected = Vec::new();
+    let mut undeclared = Vec::new();
     let mut failure = None;
     for (name, child) in &mut children {
         match wait_until(child, deadline) {
@@ -120,6 +143,11 @@ pub fn connected(
                 match (code, stderr.trim()) {
                     (0, _) => connected.push(name.clone()),
                     (1, "") => {}
+                    // The installed snap does not declare this plug (another revision than the
+                    // profile's): it cannot be connected, so it is not.
+                    (1, said) if said.contains(&no_such_plug(&config.snap, name)) => {
+                        undeclared.push(name.clone())
+                    }
                     (code, said) => {
                         failure = Some(SnapctlError::Exited {
                             args: format!("is-connected {name}"),
@@ -150,6 +178,13 @@ pub fn connected(
     if let Some(failure) = failure {
         return Err(failure);
     }
+    if !undeclared.is_empty() {
+        tracing::warn!(
+            snap = %config.snap,
+            plugs = %undeclared.join(", "),
+            "the installed snap does not declare these plugs of its profile: not connected"
+        );
+    }
     let mut declared = declared;
     let plugs = connected
         .iter()
@@ -160,6 +195,7 @@ pub fn connected(
         plugs,
         description: format!("snapctl is-connected (snap {})", config.snap),
         ignored: Vec::new(),
+        undeclared,
     })
 }
 

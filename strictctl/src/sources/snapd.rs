@@ -1,6 +1,9 @@
-//! On a host with snapd: `GET /v2/connections?snap=NAME` on snapd's socket. Only the snap's own plugs in
-//! `established` count, each with its `plug-attrs`. The request is HTTP/1.0 so snapd answers with one body
-//! and closes; the whole exchange is bounded by the configuration's `source_timeout`.
+//! On a host with snapd: `GET /v2/connections?snap=NAME&select=all` on snapd's socket. Only the snap's own
+//! plugs in `established` count, each with its live `plug-attrs`, and only those its profile
+//! (`vendor-profiles/snaps/<snap>.toml`) declares: the snapctl source can only ask about those, and both
+//! sources must give the same answer. `select=all` lists every plug the installed snap declares, so a
+//! profile plug the snap lacks is reported (it is not connected). The request is HTTP/1.0 so snapd answers
+//! with one body and closes; the whole exchange is bounded by the configuration's `source_timeout`.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -89,6 +92,9 @@ pub enum SnapdError {
     /// A connected plug ignored: its profile grants nothing for it.
     #[error(transparent)]
     Grant(strict_policy::Error),
+    /// The snap's profile does not load.
+    #[error(transparent)]
+    Profile(strict_policy::Error),
 }
 
 fn kind_text(kind: &str) -> String {
@@ -100,7 +106,10 @@ fn kind_text(kind: &str) -> String {
 }
 
 pub fn connected(config: &PolicyConfig, catalog: &Catalog) -> Result<Connections, SnapdError> {
-    let path = format!("/v2/connections?snap={}", config.snap);
+    let declared = catalog
+        .snap_plugs(&config.snap)
+        .map_err(SnapdError::Profile)?;
+    let path = format!("/v2/connections?snap={}&select=all", config.snap);
     let (status, body) = get(&config.snapd_socket, &path, config.source_timeout)?;
     let reply: Envelope = serde_json::from_slice(&body).map_err(|source| SnapdError::NotJson {
         path: path.clone(),
@@ -123,17 +132,48 @@ pub fn connected(config: &PolicyConfig, catalog: &Catalog) -> Result<Connections
         })?;
     let mut plugs = Vec::new();
     let mut ignored = Vec::new();
-    for connection in result.established {
-        if connection.plug.snap != config.snap {
-            continue; // one of the snap's slots, connected to another snap's plug
+    for connection in &result.established {
+        // One of the snap's slots connected to another snap's plug; or, with `select=all`, an
+        // auto-connection the operator disconnected.
+        if connection.plug.snap != config.snap || connection.undesired {
+            continue;
         }
-        match to_plug(catalog, &connection) {
+        let name = &connection.plug.plug;
+        if !declared.contains_key(name) {
+            tracing::warn!(plug = %name, "connected plug ignored: the {} profile does not declare it", config.snap);
+            ignored.push(format!(
+                "{name} (not a plug of the {} profile)",
+                config.snap
+            ));
+            continue;
+        }
+        match to_plug(catalog, connection) {
             Ok(plug) => plugs.push(plug),
             Err(why) => {
-                tracing::warn!(plug = %connection.plug.plug, "connected plug ignored: {why}");
-                ignored.push(format!("{} ({why})", connection.plug.plug));
+                tracing::warn!(plug = %name, "connected plug ignored: {why}");
+                ignored.push(format!("{name} ({why})"));
             }
         }
+    }
+    // The snap's plugs: every one with `select=all`, and any connected one in any case.
+    let installed: std::collections::BTreeSet<&str> = result
+        .plugs
+        .iter()
+        .chain(result.established.iter().map(|c| &c.plug))
+        .filter(|plug| plug.snap == config.snap)
+        .map(|plug| plug.plug.as_str())
+        .collect();
+    let undeclared: Vec<String> = declared
+        .keys()
+        .filter(|name| !installed.contains(name.as_str()))
+        .cloned()
+        .collect();
+    if !undeclared.is_empty() {
+        tracing::warn!(
+            snap = %config.snap,
+            plugs = %undeclared.join(", "),
+            "the installed snap does not declare these plugs of its profile: not connected"
+        );
     }
     Ok(Connections {
         source: Source::Snapd,
@@ -144,6 +184,7 @@ pub fn connected(config: &PolicyConfig, catalog: &Catalog) -> Result<Connections
             config.snap
         ),
         ignored,
+        undeclared,
     })
 }
 
@@ -322,12 +363,18 @@ struct ErrorResult {
 struct ConnectionsResult {
     #[serde(default)]
     established: Vec<Connection>,
+    /// With `select=all`: every plug of the snap, connected or not.
+    #[serde(default)]
+    plugs: Vec<PlugRef>,
 }
 
 #[derive(Deserialize)]
 struct Connection {
     plug: PlugRef,
     interface: String,
+    /// An auto-connection the operator disconnected (listed with `select=all`).
+    #[serde(default)]
+    undesired: bool,
     #[serde(rename = "plug-attrs", default)]
     plug_attrs: std::collections::BTreeMap<String, serde_json::Value>,
 }
