@@ -23,6 +23,9 @@
 set -euo pipefail
 # A failure inside $(...) stops the script too (a half-built image must never be cached).
 shopt -s inherit_errexit
+# ... and says where: errexit alone ends the script without a word.
+set -E
+trap 'echo "node-vm: line $LINENO: \`$BASH_COMMAND\` failed (status $?)" >&2' ERR
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 self="$repo/integration/node-vm/node.sh"
 top="$repo/.testbed/node"
@@ -57,13 +60,20 @@ install_tools() {
 
 # containerd and runc from Debian unstable (the test bed's containerd; unstable's runc 1.3 is its pair and,
 # unlike Debian 13's 1.1, reports the seccomp filter flags it applies, so narrowed filters log denials).
+# The newest downloaded package NAME, or nothing (a glob, not `ls | tail`: under pipefail and
+# inherit_errexit a missing file would end the script there, silently).
+downloaded_deb() {
+  local debs=("$repo/.testbed/apt/debs/$1"_*.deb)
+  if [ -e "${debs[-1]}" ]; then echo "${debs[-1]}"; fi
+}
+
 unstable_debs() {
   local name deb
   for name in containerd runc; do
-    deb=$(ls "$repo"/.testbed/apt/debs/${name}_*.deb 2>/dev/null | tail -1)
+    deb=$(downloaded_deb "$name")
     if [ -z "$deb" ]; then
       "$repo/integration/testbed/fetch-unstable.sh" "$repo/.testbed/apt/debs" "$name" >&2
-      deb=$(ls "$repo"/.testbed/apt/debs/${name}_*.deb 2>/dev/null | tail -1)
+      deb=$(downloaded_deb "$name")
     fi
     [ -n "$deb" ] || die "no $name package from Debian unstable in .testbed/apt/debs"
     echo "$deb"
