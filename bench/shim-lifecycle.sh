@@ -27,6 +27,8 @@
 #      the ratios strict/runc.
 #      The shim is found by its command line (`-id <ID>` and `-address <our socket>`); its executable is
 #      printed, which shows that containerd found the intended binary on its PATH.
+#   2b. `ctr task exec --exec-id E ID /bin/true` in a detached `sleep 600` container of each runtime, 2
+#      warm-up execs each, then N interleaved pairs: what an exec probe costs (median, p90, min, ratios).
 #   3. (unless --no-phases) The phases one by one, interleaved the same way, medians per runtime:
 #      `ctr containers create` (metadata + snapshot: the shim is not involved, a control),
 #      `ctr tasks start -d` (shim start + Create (gate, mount, runc create) + Start),
@@ -175,6 +177,11 @@ root = "$run/runc"
 
 [audit]
 path = "$run/audit.log"
+
+# This containerd's root and state: its snapshots are the containers' root filesystems.
+[node]
+containerd_roots = ["$run/root"]
+containerd_states = ["$run/state"]
 TOML
 
 say "starting a private containerd in $run"
@@ -311,8 +318,31 @@ for rt in "$strict" "$runc"; do
 done
 [ "${mem[strict.exe]}" = "$(readlink -f "$shim_dir/containerd-shim-strict-v2")" ] \
   || die "the strict shim that ran is ${mem[strict.exe]}, not $shim_dir/containerd-shim-strict-v2"
-[ "${mem[runc.exe]}" = "$bin/containerd-shim-runc-v2" ] \
+[ "${mem[runc.exe]}" = "$(readlink -f "$bin/containerd-shim-runc-v2")" ] \
   || die "the Go shim that ran is ${mem[runc.exe]}, not $bin/containerd-shim-runc-v2 (containerd's PATH)"
+
+# --- 2b. exec in a running container ------------------------------------------------------------------
+# What an exec probe costs: `ctr task exec` of /bin/true in a sleeping container of each runtime.
+say "ctr task exec ... /bin/true in a running container: 2 warm-up + $pairs pairs"
+declare -A exec_target
+for rt in "$strict" "$runc"; do
+  next_id "$(short "$rt")-exec"
+  # shellcheck disable=SC2046
+  timed - run -d $(runtime_opts "$rt") "$image" "$id" sleep 600
+  exec_target[$rt]=$id
+done
+# exec_once RUNTIME KEY: one exec, its id new.
+exec_once() {
+  seq_no=$((seq_no + 1))
+  timed "$2" tasks exec --exec-id "exec-$seq_no" "${exec_target[$1]}" /bin/true
+}
+exec_pair_member() { exec_once "$1" "$(short "$1").exec"; }
+for _ in 1 2; do exec_once "$strict" -; exec_once "$runc" -; done
+interleave exec_pair_member
+for rt in "$strict" "$runc"; do
+  timed - tasks delete -f "${exec_target[$rt]}"
+  timed - containers delete "${exec_target[$rt]}"
+done
 
 # --- 3. phases -------------------------------------------------------------------------------------------
 if ((phases)); then
@@ -402,6 +432,15 @@ ratio = med["strict.run"] / med["runc.run"]
 # Pair i is the i-th sample of each side (they are recorded in order).
 paired = statistics.median(a - b for a, b in zip(samples["strict.run"], samples["runc.run"]))
 print(f"| strict / runc (medians) | **{ratio:.2f}×** | | |")
+print(f"| strict − runc, median of the pairs' differences | {paired:+.1f} | | |")
+print()
+print("| `ctr task exec ID /bin/true` in a running container | median | p90 | min |")
+print("|---|---:|---:|---:|")
+for rt, label in (("strict", "io.containerd.strict.v2"), ("runc", "io.containerd.runc.v2")):
+    xs = samples[f"{rt}.exec"]
+    print(f"| {label} | {ms(statistics.median(xs))} | {ms(p90(xs))} | {ms(min(xs))} |")
+paired = statistics.median(a - b for a, b in zip(samples["strict.exec"], samples["runc.exec"]))
+print(f"| strict / runc (medians) | **{med['strict.exec'] / med['runc.exec']:.2f}×** | {p90(samples['strict.exec']) / p90(samples['runc.exec']):.2f}× | |")
 print(f"| strict − runc, median of the pairs' differences | {paired:+.1f} | | |")
 print()
 print("| shim with one `sleep 600` container | VmRSS KiB | Pss KiB | anonymous KiB | of which huge pages | threads |")

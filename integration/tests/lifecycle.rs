@@ -147,3 +147,47 @@ fn the_shim_answers_version() {
     let out = std::process::Command::new(shim).arg("-v").output().unwrap();
     assert!(text(&out.stdout).contains("io.containerd.strict.v2"));
 }
+
+#[test]
+fn an_exec_like_its_container_is_allowed_without_a_gate_and_any_other_is_judged() {
+    let tb = testbed();
+    let id = unique("probe");
+    let out = tb.ctr(&["run", "-d", "--runtime", STRICT, IMAGE, &id, "sleep", "300"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // An exec probe: the container's own process with another command, answered by the shim from the
+    // Create answer (no gate process, no record).
+    let probe = tb.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "p1",
+        &id,
+        "sh",
+        "-c",
+        "echo probed",
+    ]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    assert_eq!(text(&probe.stdout), "probed");
+    // Another user: it differs from the container's process beyond the command, so a gate judges it
+    // (allowed: it asks for nothing the container lacks) and the trail records it.
+    let other = tb.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "u1",
+        "--user",
+        "1000",
+        &id,
+        "id",
+        "-u",
+    ]);
+    assert!(other.status.success(), "{}", text(&other.stderr));
+    assert_eq!(text(&other.stdout), "1000");
+    let execs: Vec<String> = strict_integration::audit_records(&tb.audit_log(), &id)
+        .iter()
+        .filter(|r| r["subject"] == "exec")
+        .map(|r| format!("{} {}", r["exec_id"], r["decision"]))
+        .collect();
+    tb.remove(&id);
+    assert_eq!(execs, ["\"u1\" \"allowed\""], "the exec records of {id}");
+}

@@ -32,11 +32,11 @@ const S390X: u16 = 1 << 6;
 const PPC64LE: u16 = 1 << 7;
 const S390: u16 = 1 << 9;
 
-/// The architectures of a filter generated for this machine (the native one and its compat modes, as
-/// containerd's and moby's default profiles list them).
+/// The architectures of a filter generated for this machine: the native one and its compat modes, as
+/// containerd's and moby's default profiles list them, less x32 (see [`UNGRANTED_ARCHES`]).
 pub(crate) fn native_arches() -> &'static [Arch] {
     if cfg!(target_arch = "x86_64") {
-        &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
+        &[Arch::ScmpArchX86_64, Arch::ScmpArchX86]
     } else if cfg!(target_arch = "aarch64") {
         &[Arch::ScmpArchAarch64, Arch::ScmpArchArm]
     } else if cfg!(target_arch = "s390x") {
@@ -51,6 +51,12 @@ pub(crate) fn native_arches() -> &'static [Arch] {
         &[Arch::ScmpArchNative]
     }
 }
+
+/// ABIs no interface grants: snapd's snap-seccomp gives an amd64 snap the amd64 and i386 ABIs, never
+/// x32, so a container's filter keeps no x32 either (the kernel then meets x32 syscalls with the
+/// filter's bad-architecture action). Each architecture a filter lists also costs the runtime its share
+/// of compiling it, at every start and every exec.
+pub(crate) const UNGRANTED_ARCHES: [Arch; 1] = [Arch::ScmpArchX32];
 
 /// The architectures (as mask bits) where libseccomp knows `name`.
 pub(crate) fn arch_mask(name: &str) -> u16 {

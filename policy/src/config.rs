@@ -123,6 +123,10 @@ pub struct AuditSettings {
     pub max_size: u64,
     /// Rotated files kept (`audit.log.1` ... `audit.log.N`).
     pub keep: u32,
+    /// Record every allowed exec too. Off: an exec that asks for nothing beyond its container's own
+    /// process (every exec probe) is allowed by the shim from the container's admission, without a gate
+    /// and without a record; any other exec is judged and recorded.
+    pub record_allowed_execs: bool,
 }
 
 /// Where the audit trail goes by default: inside a snap its writable `$SNAP_COMMON`, else /var/log.
@@ -139,6 +143,7 @@ impl Default for AuditSettings {
             path: default_audit_path(),
             max_size: 10 * 1024 * 1024,
             keep: 5,
+            record_allowed_execs: false,
         }
     }
 }

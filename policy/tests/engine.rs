@@ -859,3 +859,29 @@ fn bad_plugs_are_errors_not_verdicts() {
         assert!(result.is_err(), "{bad} should be refused");
     }
 }
+
+#[test]
+fn x32_leaves_the_filter_no_interface_grants_it() {
+    // containerd's RuntimeDefault lists x32; snapd's filters on amd64 never do.
+    let mut asked = spec();
+    asked["linux"]["seccomp"]["architectures"] =
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    let (verdict, out) = run(&asked, &perms(&["network-control"]));
+    assert_eq!(verdict.outcome(), Outcome::Narrowed, "{verdict:#?}");
+    assert_eq!(verdict.narrowed.len(), 1, "{verdict:#?}");
+    assert_eq!(verdict.narrowed[0].rule, "seccomp.architectures");
+    assert_eq!(verdict.narrowed[0].from, "SCMP_ARCH_X32");
+    assert_eq!(
+        out["linux"]["seccomp"]["architectures"],
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+    );
+    // A container without a filter gets one without x32 either.
+    let mut unconfined = spec();
+    unconfined["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("seccomp");
+    let (_, out) = run(&unconfined, &perms(&["network-control"]));
+    let arches = out["linux"]["seccomp"]["architectures"].as_array().unwrap();
+    assert!(!arches.contains(&json!("SCMP_ARCH_X32")), "{arches:?}");
+}

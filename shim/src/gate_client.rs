@@ -24,9 +24,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use strict_protocol::gate::{DEBUG_ENV, EXEC_FLAG, GATE_ENV, GATE_SUBCOMMAND, NAMESPACE_FLAG};
+use strict_protocol::gate::{
+    DEBUG_ENV, EXEC_FLAG, GATE_ENV, GATE_SUBCOMMAND, IDLE_LIMIT, NAMESPACE_FLAG,
+};
 use strict_protocol::names::STRICTCTL_BINARY;
-use strict_protocol::{Admitted, Answer, Envelope, PodNamespaces, Request, RootfsMount};
+use strict_protocol::{
+    Admitted, Answer, Envelope, ExecBaseline, PodNamespaces, PodRole, Request, RootfsMount,
+};
 
 use crate::error::{Error, Result};
 use crate::exits::Exits;
@@ -53,6 +57,9 @@ fn into_result<T>(answer: Answer<T>) -> Result<T> {
 pub trait Gatekeeper: Send + Sync {
     /// The answer to one request, as the JSON the gate wrote.
     async fn answer(&self, request: Request) -> Result<Vec<u8>>;
+
+    /// Another Create is likely soon (the pod's next container): have a gate ready for it.
+    fn prepare_next(&self) {}
 }
 
 impl dyn Gatekeeper {
@@ -69,7 +76,12 @@ impl dyn Gatekeeper {
             pods,
             rootfs,
         };
-        decode(&self.answer(request).await?)
+        let admitted: Admitted = decode(&self.answer(request).await?)?;
+        if admitted.role != PodRole::None {
+            // A pod's containers come one after another: the kubelet creates the next right away.
+            self.prepare_next();
+        }
+        Ok(admitted)
     }
 
     pub async fn exec(&self, id: &str, exec_id: &str, bundle: &Path, process: &[u8]) -> Result<()> {
@@ -108,6 +120,38 @@ fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
     }
 }
 
+/// The execs a container's shim allows without a gate: its own process as the gate found it at Create
+/// (`strict_protocol::ExecBaseline`), with any command, environment or terminal. Anything else in an
+/// exec that differs, down to one capability or group, and the exec is asked of a gate.
+pub struct ExecShortcut {
+    free_fields: Vec<String>,
+    process: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ExecShortcut {
+    /// None when the gate's baseline does not parse (every exec is then asked).
+    pub fn new(baseline: &ExecBaseline) -> Option<ExecShortcut> {
+        match serde_json::from_str(&baseline.process) {
+            Ok(serde_json::Value::Object(process)) => Some(ExecShortcut {
+                free_fields: baseline.free_fields.clone(),
+                process,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether the exec's process (containerd's JSON) is the baseline but for the free fields.
+    pub fn allows(&self, process: &[u8]) -> bool {
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(process) else {
+            return false;
+        };
+        for field in &self.free_fields {
+            fields.remove(field);
+        }
+        fields == self.process
+    }
+}
+
 /// Where the gate binary is: `$STRICT_GATE`, else `strictctl` next to the running shim.
 pub fn gate_binary() -> PathBuf {
     if let Some(path) = std::env::var_os(GATE_ENV).filter(|p| !p.is_empty()) {
@@ -119,7 +163,10 @@ pub fn gate_binary() -> PathBuf {
         .join(STRICTCTL_BINARY)
 }
 
-/// The shim's side: one gate process per question, the first started ahead of time.
+/// The shim's side: one gate process per question, some started ahead of time (with the shim, and after
+/// each Create of a pod's container, for the next). One started ahead exits after `IDLE_LIMIT` unasked,
+/// so the shim takes it only within half of that; it reads its policy again if asked after
+/// `CURRENT_FOR`.
 pub struct GateProcesses {
     binary: PathBuf,
     namespace: String,
@@ -195,8 +242,24 @@ impl GateProcesses {
 
 #[async_trait]
 impl Gatekeeper for GateProcesses {
+    fn prepare_next(&self) {
+        let mut prepared = self.lock();
+        if prepared.is_some() {
+            return;
+        }
+        match self.spawn(false) {
+            Ok(gate) => *prepared = Some(gate),
+            Err(error) => tracing::warn!(%error, "starting the next policy gate"),
+        }
+    }
+
     async fn answer(&self, request: Request) -> Result<Vec<u8>> {
-        let prepared = self.lock().take();
+        // One near its idle limit might exit before it reads the question: dropped (it reads EOF and
+        // exits), and a new one started.
+        let prepared = self
+            .lock()
+            .take()
+            .filter(|p| p.since.elapsed() < IDLE_LIMIT / 2);
         let exec_only = request.is_exec();
         let Prepared { mut child, since } = match prepared {
             Some(prepared) => prepared,
@@ -251,6 +314,35 @@ impl Gatekeeper for GateProcesses {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_exec_shortcut_takes_the_containers_own_process_with_any_command() {
+        let shortcut = ExecShortcut::new(&ExecBaseline {
+            free_fields: vec!["args".into(), "env".into(), "terminal".into()],
+            process: r#"{"user":{"uid":1000,"gid":1000},"capabilities":{"bounding":["CAP_CHOWN"]},"cwd":"/"}"#
+                .into(),
+        })
+        .unwrap();
+        let probe = br#"{"terminal":false,"user":{"gid":1000,"uid":1000},"args":["/bin/true"],"env":["A=1"],"cwd":"/","capabilities":{"bounding":["CAP_CHOWN"]}}"#;
+        assert!(shortcut.allows(probe));
+        // Anything else that differs goes to a gate: a capability, the user, a field the baseline lacks.
+        for other in [
+            r#"{"user":{"uid":1000,"gid":1000},"capabilities":{"bounding":["CAP_CHOWN","CAP_SYS_ADMIN"]},"cwd":"/"}"#,
+            r#"{"user":{"uid":0,"gid":1000},"capabilities":{"bounding":["CAP_CHOWN"]},"cwd":"/"}"#,
+            r#"{"user":{"uid":1000,"gid":1000},"capabilities":{"bounding":["CAP_CHOWN"]},"cwd":"/","apparmorProfile":"unconfined"}"#,
+            r#"{"user":{"uid":1000,"gid":1000},"cwd":"/"}"#,
+            r#"{"user":{"uid":1000,"gid":1000},"capabilities":{"bounding":["CAP_CHOWN"]},"cwd":"/tmp"}"#,
+            "not json",
+            "[]",
+        ] {
+            assert!(!shortcut.allows(other.as_bytes()), "{other}");
+        }
+        assert!(ExecShortcut::new(&ExecBaseline {
+            free_fields: vec![],
+            process: "[1]".into()
+        })
+        .is_none());
+    }
 
     #[test]
     fn answers_carry_the_errors_that_matter() {

@@ -85,6 +85,14 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
         .unwrap();
     assert_eq!(admitted.role, PodRole::None);
     assert!(admitted.own_pid_namespace);
+    // Its process ran as containerd sent it: execs like it need no gate (exec probes).
+    let baseline = admitted.exec_baseline.as_ref().expect("an exec baseline");
+    assert!(baseline.free_fields.iter().any(|f| f == "args"));
+    assert!(
+        !baseline.process.contains("\"args\""),
+        "{}",
+        baseline.process
+    );
     assert_eq!(admitted.runtime.binary, Path::new("/nonexistent/runc"));
     assert_eq!(admitted.runtime.root, dir.path().join("runc/k8s.io"));
     let written = std::fs::read_to_string(narrowed.join("config.json")).unwrap();
@@ -234,4 +242,28 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
     gate.exec("c1", "e3", &narrowed, plain.to_string().as_bytes())
         .await
         .unwrap();
+
+    // A gate started ahead that is asked after CURRENT_FOR reads the configuration again: the file as it
+    // is when the question comes decides (here: complain mode admits what enforce refused).
+    let embedded = |mode: &str| {
+        format!(
+            "mode = \"{mode}\"\nsource = \"embedded\"\n[runtime]\nbinary = \"/nonexistent/runc\"\nroot = \"{}\"\n[audit]\npath = \"{}\"\n",
+            dir.path().join("runc").display(),
+            dir.path().join("audit.log").display()
+        )
+    };
+    std::fs::write(&config, embedded("enforce")).unwrap();
+    let strictctl = PathBuf::from(env!("CARGO_BIN_EXE_strictctl"));
+    let gates = GateProcesses::new(strictctl, "k8s.io", false, exits.clone());
+    let gate: &dyn Gatekeeper = &gates;
+    tokio::time::sleep(strict_protocol::gate::CURRENT_FOR + Duration::from_millis(300)).await;
+    assert!(
+        strict_protocol::gate::CURRENT_FOR + Duration::from_millis(300)
+            < strict_protocol::gate::IDLE_LIMIT / 2
+    );
+    std::fs::write(&config, embedded("complain")).unwrap();
+    let later = bundle(dir.path(), "c5", SYS_ADMIN_SPEC);
+    gate.create("c5", &later, Vec::new(), Vec::new())
+        .await
+        .expect("admitted under the configuration as it is now (complain)");
 }

@@ -30,6 +30,7 @@ pub const BUSYBOX: &str = "localhost/strict/busybox:1";
 pub const CONTAINER_RUNNING: i32 = 1;
 pub const SANDBOX_READY: i32 = 0;
 
+#[derive(Clone)]
 pub struct Cri {
     pub runtime: RuntimeServiceClient<Channel>,
     /// Where pods' log directories go: created here on the host for the test bed's containerd; `None`

@@ -24,7 +24,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::evaluation::Evaluation;
 use crate::arches::{
     arch_mask_memoized, arch_names, argument_positions, native_arches, reorders_arguments,
-    spec_mask, MULTIPLEXERS,
+    spec_mask, MULTIPLEXERS, UNGRANTED_ARCHES,
 };
 use crate::permissions::{Need, Permissions, SyscallGrant};
 
@@ -197,6 +197,7 @@ enum Out<'a> {
 }
 
 fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> LinuxSeccomp {
+    drop_ungranted_arches(&mut filter, ev);
     let default_action = filter.default_action();
     let default_allows = allows(default_action);
     // The errno of the result's default, as runc applies it (EPERM when a spec's ERRNO default has none).
@@ -246,6 +247,29 @@ fn narrow(mut filter: LinuxSeccomp, ev: &mut Evaluation, unconfined: bool) -> Li
         filter.set_syscalls(Some(out));
     }
     filter
+}
+
+/// A spec's architectures whose ABI no interface grants (x32): they leave the filter, and the kernel
+/// meets their syscalls with the filter's bad-architecture action.
+fn drop_ungranted_arches(filter: &mut LinuxSeccomp, ev: &mut Evaluation) {
+    let Some(arches) = filter.architectures().as_ref() else {
+        return;
+    };
+    let (dropped, kept): (Vec<Arch>, Vec<Arch>) = arches
+        .iter()
+        .partition(|arch| UNGRANTED_ARCHES.contains(arch));
+    if dropped.is_empty() {
+        return;
+    }
+    let dropped: Vec<String> = dropped.iter().map(|a| a.to_string()).collect();
+    ev.narrow(
+        "seccomp.architectures",
+        "linux.seccomp.architectures".into(),
+        dropped.join(", "),
+        "dropped: no interface grants this ABI (snapd's filters on amd64 cover amd64 and i386, not x32)"
+            .into(),
+    );
+    filter.set_architectures(Some(kept));
 }
 
 /// The rules of the result and whether they differ from the spec's.

@@ -237,7 +237,7 @@ pub fn spec() -> Value {
             "seccomp": {
                 "defaultAction": "SCMP_ACT_ERRNO",
                 "defaultErrnoRet": 1,
-                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
                 "flags": ["SECCOMP_FILTER_FLAG_LOG"],
                 "syscalls": [
                     {"names": ["read", "write", "openat", "close", "exit_group", "futex", "mmap", "execve"],

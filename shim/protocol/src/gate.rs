@@ -17,7 +17,7 @@ pub const PINS_DIR: &str = ".strict-pins";
 
 /// The version of the JSON between shim and gate. A gate refuses a request of another version, which
 /// happens when strictctl was upgraded under running shims of an older release.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 
 /// The gate binary, when it is not `strictctl` next to the shim's own executable.
 pub const GATE_ENV: &str = "STRICT_GATE";
@@ -30,6 +30,16 @@ pub const GATE_SUBCOMMAND: &str = "gate";
 pub const NAMESPACE_FLAG: &str = "--namespace";
 /// The request will be an exec: the gate loads the configuration only.
 pub const EXEC_FLAG: &str = "--exec";
+
+/// How long a gate process waits for its question before it exits unused. The shim starts one ahead
+/// (with itself, and after each Create of a pod, for the next container) and takes it only while it is
+/// well within this limit; an older one is dropped for a new one.
+pub const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// How long the policy a gate loaded stays current: a question that comes later is answered with the
+/// configuration, profiles and connections read again, so a `snap disconnect` reaches the next
+/// container within this time even through a gate started ahead.
+pub const CURRENT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the shim writes on a gate process's stdin.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -127,6 +137,22 @@ pub struct Admitted {
     /// pod-owned files are this pod's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_uid: Option<String>,
+    /// Execs the shim may allow without asking a gate (see [`ExecBaseline`]); none: every exec is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_baseline: Option<ExecBaseline>,
+}
+
+/// The container's own process as containerd sent it, which the gate judged as an exec and found to ask
+/// for nothing the container does not hold. An exec whose process is this one but for `free_fields` (what
+/// the command is, its environment, its terminal: fields no rule reads) asks for nothing either, so the
+/// shim allows it without a gate process: exec probes cost no process of their own. Any other exec is
+/// asked of a gate, as before.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ExecBaseline {
+    /// The process's top-level fields an exec may set as it likes.
+    pub free_fields: Vec<String>,
+    /// The process (JSON object) without those fields.
+    pub process: String,
 }
 
 /// The answer to an Exec.

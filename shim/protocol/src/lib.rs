@@ -13,6 +13,6 @@ pub mod pods;
 pub mod runtime;
 
 pub use config_request::ConfigRequest;
-pub use gate::{Admitted, Answer, Envelope, Request, RootfsMount, PROTOCOL};
+pub use gate::{Admitted, Answer, Envelope, ExecBaseline, Request, RootfsMount, PROTOCOL};
 pub use pods::{NamespaceId, NamespaceKind, PodNamespaces, PodRole};
 pub use runtime::AdmittedRuntime;

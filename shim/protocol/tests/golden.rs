@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use strict_protocol::gate::{CreateAnswer, ExecAnswer, UpdateAnswer};
 use strict_protocol::{
-    Admitted, AdmittedRuntime, Answer, Envelope, NamespaceKind, PodNamespaces, PodRole, Request,
-    RootfsMount,
+    Admitted, AdmittedRuntime, Answer, Envelope, ExecBaseline, NamespaceKind, PodNamespaces,
+    PodRole, Request, RootfsMount,
 };
 
 /// `value` serialises to exactly `json`, and `json` reads back as `value`.
@@ -17,8 +17,9 @@ fn pinned<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: 
 }
 
 #[test]
-fn the_protocol_version_is_two() {
-    assert_eq!(strict_protocol::PROTOCOL, 2);
+fn the_protocol_version_is_three() {
+    // 3: the Create answer's exec_baseline.
+    assert_eq!(strict_protocol::PROTOCOL, 3);
 }
 
 #[test]
@@ -42,7 +43,7 @@ fn create_request() {
                 options: vec!["index=off".into(), "lowerdir=/l1:/l2".into()],
             }],
         }),
-        r#"{"protocol":2,"op":"create","id":"c1","bundle":"/run/containerd/io.containerd.runtime.v2.task/k8s.io/c1","pods":[{"sandbox_id":"s1","pod_uid":"0a1b","ids":[["network",[4,4026532000]],["mount",[4,4026531841]]]}],"rootfs":[{"type":"overlay","source":"overlay","options":["index=off","lowerdir=/l1:/l2"]}]}"#,
+        r#"{"protocol":3,"op":"create","id":"c1","bundle":"/run/containerd/io.containerd.runtime.v2.task/k8s.io/c1","pods":[{"sandbox_id":"s1","pod_uid":"0a1b","ids":[["network",[4,4026532000]],["mount",[4,4026531841]]]}],"rootfs":[{"type":"overlay","source":"overlay","options":["index=off","lowerdir=/l1:/l2"]}]}"#,
     );
 }
 
@@ -55,7 +56,7 @@ fn exec_request() {
             bundle: "/run/b".into(),
             process: r#"{"args":["/bin/true"],"cwd":"/"}"#.into(),
         }),
-        r#"{"protocol":2,"op":"exec","id":"c1","exec_id":"e1","bundle":"/run/b","process":"{\"args\":[\"/bin/true\"],\"cwd\":\"/\"}"}"#,
+        r#"{"protocol":3,"op":"exec","id":"c1","exec_id":"e1","bundle":"/run/b","process":"{\"args\":[\"/bin/true\"],\"cwd\":\"/\"}"}"#,
     );
 }
 
@@ -67,7 +68,7 @@ fn update_request() {
             bundle: "/run/b".into(),
             resources: r#"{"memory":{"limit":67108864}}"#.into(),
         }),
-        r#"{"protocol":2,"op":"update","id":"c1","bundle":"/run/b","resources":"{\"memory\":{\"limit\":67108864}}"}"#,
+        r#"{"protocol":3,"op":"update","id":"c1","bundle":"/run/b","resources":"{\"memory\":{\"limit\":67108864}}"}"#,
     );
 }
 
@@ -84,8 +85,12 @@ fn create_answers() {
             own_pid_namespace: true,
             runtime: runtime.clone(),
             pod_uid: Some("0a1b".into()),
+            exec_baseline: Some(ExecBaseline {
+                free_fields: vec!["args".into(), "env".into()],
+                process: r#"{"cwd":"/","user":{"gid":0,"uid":0}}"#.into(),
+            }),
         }),
-        r#"{"ok":{"role":"sandbox","own_pid_namespace":true,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true},"pod_uid":"0a1b"}}"#,
+        r#"{"ok":{"role":"sandbox","own_pid_namespace":true,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true},"pod_uid":"0a1b","exec_baseline":{"free_fields":["args","env"],"process":"{\"cwd\":\"/\",\"user\":{\"gid\":0,\"uid\":0}}"}}}"#,
     );
     pinned(
         CreateAnswer::Ok(Admitted {
@@ -95,6 +100,7 @@ fn create_answers() {
             own_pid_namespace: false,
             runtime: runtime.clone(),
             pod_uid: None,
+            exec_baseline: None,
         }),
         r#"{"ok":{"role":{"container":{"sandbox_id":"s1"}},"own_pid_namespace":false,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true}}}"#,
     );
@@ -104,6 +110,7 @@ fn create_answers() {
             own_pid_namespace: true,
             runtime,
             pod_uid: None,
+            exec_baseline: None,
         }),
         r#"{"ok":{"role":"none","own_pid_namespace":true,"runtime":{"binary":"/usr/sbin/runc","root":"/run/containerd/runc/k8s.io","systemd_cgroup":true}}}"#,
     );

@@ -191,6 +191,7 @@ mod tests {
             path: path.clone(),
             max_size: line_len * 3,
             keep: 2,
+            ..Default::default()
         });
         for i in 0..10 {
             log.append(&record(&format!("c{i:03}"))).unwrap();
@@ -215,6 +216,7 @@ mod tests {
             path: path.clone(),
             max_size: 64 * 1024,
             keep: 100,
+            ..Default::default()
         };
         let threads: Vec<_> = (0..8)
             .map(|t| {
@@ -251,6 +253,7 @@ mod tests {
             path: PathBuf::new(),
             max_size: 1,
             keep: 1,
+            ..Default::default()
         });
         log.append(&record("c")).unwrap();
     }

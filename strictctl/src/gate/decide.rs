@@ -13,10 +13,11 @@ use strict_policy::{
     evaluate, evaluate_document_in, evaluate_exec, parse_spec, write_atomically, Context, Mode,
     Outcome, Permissions, PinningHost, PolicyConfig, RealHost, Verdict,
 };
-use strict_protocol::{AdmittedRuntime, ConfigRequest, PodNamespaces, RootfsMount};
+use strict_protocol::{AdmittedRuntime, ConfigRequest, ExecBaseline, PodNamespaces, RootfsMount};
 
 use super::cgroup_driver;
 use super::error::{GateError, LoadError, Result};
+use super::exec_baseline;
 use super::features::RuntimeFeatures;
 use super::pins;
 use super::pods::{namespaces_for, owner_for};
@@ -97,8 +98,17 @@ fn with_judged_paths(spec: &Spec) -> Spec {
     spec
 }
 
+/// An admitted container: the spec it runs with, and the execs its shim may allow without a gate.
+#[derive(Debug)]
+pub struct Checked {
+    pub spec: Spec,
+    pub exec_baseline: Option<ExecBaseline>,
+}
+
 pub struct Gate {
     mode: Mode,
+    /// `[audit] record_allowed_execs`: every exec goes through a gate (and the trail).
+    record_allowed_execs: bool,
     /// Why the configuration did not load (then every decision is a refusal).
     config_error: Option<Arc<LoadError>>,
     permissions: std::result::Result<Arc<Permissions>, Arc<LoadError>>,
@@ -145,6 +155,7 @@ impl Gate {
         }
         Gate {
             mode: config.mode,
+            record_allowed_execs: config.audit.record_allowed_execs,
             trail: Trail::new(&config, &source, namespace, permissions.as_ref().ok()),
             config_error: error,
             permissions: permissions.map(Arc::new),
@@ -163,6 +174,7 @@ impl Gate {
         }
         Gate {
             mode: load.config.mode,
+            record_allowed_execs: load.config.audit.record_allowed_execs,
             trail: Trail::new(&load.config, &load.source, namespace, None),
             permissions: Err(Arc::new(LoadError::NotForExec)),
             config_error: load.error,
@@ -177,6 +189,7 @@ impl Gate {
     pub fn from_permissions(permissions: Arc<Permissions>, namespace: &str) -> Gate {
         Gate {
             mode: permissions.config.mode,
+            record_allowed_execs: permissions.config.audit.record_allowed_execs,
             trail: Trail::new(&permissions.config, "test", namespace, Some(&permissions)),
             config_error: None,
             permissions: Ok(permissions),
@@ -232,7 +245,7 @@ impl Gate {
         bundle: &Path,
         pods: &[PodNamespaces],
         rootfs: &[RootfsMount],
-    ) -> Result<Spec> {
+    ) -> Result<Checked> {
         let path = bundle.join("config.json");
         let unknown = Identity::default();
         let bytes = std::fs::read(&path).map_err(|e| {
@@ -338,7 +351,7 @@ impl Gate {
             }
         }
         if complain {
-            return Ok(admission.spec); // as it came
+            return Ok(self.checked(&bytes, admission.spec)); // as it came
         }
         let held = host.into_held();
         let pinned = pins::stage(&mut document.spec, bundle, &held).map_err(|e| {
@@ -348,7 +361,21 @@ impl Gate {
             write_atomically(&path, &strict_policy::document::to_json(&document.spec))
                 .map_err(|e| GateError::Undecided(format!("writing the gated spec: {e}")))?;
         }
-        Ok(document.spec)
+        Ok(self.checked(&bytes, document.spec))
+    }
+
+    /// An admitted spec, with the execs the shim may allow by itself unless every allowed exec is to be
+    /// recorded.
+    fn checked(&self, asked: &[u8], spec: Spec) -> Checked {
+        let exec_baseline = if self.record_allowed_execs {
+            None
+        } else {
+            exec_baseline::baseline(asked, &spec)
+        };
+        Checked {
+            spec,
+            exec_baseline,
+        }
     }
 
     /// The spec the container runs with: its bundle's config.json, as the gate left it at Create.
@@ -577,7 +604,7 @@ mod tests {
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "mount-etc-ro");
         let before = std::fs::read(bundle.join("config.json")).unwrap();
-        let spec = gate.check_bundle("c1", &bundle, &[], &[]).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &[], &[]).unwrap().spec;
         assert_eq!(std::fs::read(bundle.join("config.json")).unwrap(), before);
         assert!(spec
             .mounts()
@@ -688,7 +715,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate(dir.path(), Mode::Complain);
         let bundle = make_bundle(dir.path(), "default");
-        let spec = gate.check_bundle("c1", &bundle, &[], &[]).unwrap();
+        let spec = gate.check_bundle("c1", &bundle, &[], &[]).unwrap().spec;
         let mut process = spec.process().clone().unwrap();
         let mut caps = process.capabilities().clone().unwrap();
         let mut bounding = caps.bounding().clone().unwrap();

@@ -10,6 +10,7 @@
 //! - `pins.rs`: the bind sources judged, bind-mounted into the bundle for the runtime to mount.
 //! - `pods.rs`: what CRI's annotations say a container is, its pod's namespaces and its own files.
 //! - `cgroup_driver.rs`: a container's cgroup path against the driver runc is run with.
+//! - `exec_baseline.rs`: the execs (exec probes) the shim may allow without a gate, worked out at Create.
 //! - `features.rs`: the runtime's seccomp flags, mount options and version (`runc features`), cached
 //!   next to its state.
 //! - `logging.rs`: the gate's logs, into the shim's log fifo (containerd's log).
@@ -17,6 +18,7 @@
 pub mod cgroup_driver;
 pub mod decide;
 pub mod error;
+pub mod exec_baseline;
 pub mod features;
 pub mod logging;
 pub mod pins;
@@ -24,6 +26,6 @@ pub mod pods;
 pub mod record;
 pub mod serve;
 
-pub use decide::{ConfigLoad, Gate};
+pub use decide::{Checked, ConfigLoad, Gate};
 pub use error::GateError;
 pub use serve::{answer, serve};

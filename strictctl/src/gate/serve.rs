@@ -2,8 +2,10 @@
 //! checks its protocol version, and writes the answer on stdout.
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
-use strict_protocol::gate::DEBUG_ENV;
+use strict_protocol::gate::{CURRENT_FOR, DEBUG_ENV, IDLE_LIMIT};
 use strict_protocol::{
     Admitted, AdmittedRuntime, Answer, ConfigRequest, Envelope, Request, PROTOCOL,
 };
@@ -20,24 +22,20 @@ use crate::audit::record::Subject;
 /// status.
 pub fn serve(namespace: &str, exec_only: bool) -> i32 {
     logging::init(std::env::var_os(DEBUG_ENV).is_some());
-    let load = ConfigLoad::read(&ConfigRequest::from_env());
-    let runtime = AdmittedRuntime {
-        binary: load.config.runtime.binary.clone(),
-        root: load.config.runtime.root.join(namespace),
-        systemd_cgroup: load.config.runtime.systemd_cgroup,
-    };
-    let mut gate = if exec_only {
-        Gate::load_for_exec(load, namespace)
-    } else {
-        Gate::load(load, namespace)
-    };
-    if gate.policy_loaded() {
-        gate.set_runtime(&runtime, &runtime_features(&runtime));
+    let (mut gate, mut runtime) = load(namespace, exec_only);
+    let loaded = Instant::now();
+    if !question_within(IDLE_LIMIT) {
+        // Started ahead and never asked (or the shim is shutting down): nothing to answer.
+        return 0;
     }
     let mut input = Vec::new();
     if std::io::stdin().read_to_end(&mut input).is_err() || input.is_empty() {
         // The shim closed the pipe without a question: it is shutting down.
         return 0;
+    }
+    if loaded.elapsed() > CURRENT_FOR {
+        // Started ahead a while ago: what it read may have changed since (a connection, the file).
+        (gate, runtime) = load(namespace, exec_only);
     }
     let output = match serde_json::from_slice::<Envelope>(&input) {
         Ok(envelope) if envelope.protocol == PROTOCOL => answer(&gate, &runtime, envelope.request),
@@ -52,6 +50,42 @@ pub fn serve(namespace: &str, exec_only: bool) -> i32 {
     match stdout.write_all(&output).and_then(|()| stdout.flush()) {
         Ok(()) => 0,
         Err(_) => 1,
+    }
+}
+
+/// The configuration, and the policy unless `exec_only`, as they are now.
+fn load(namespace: &str, exec_only: bool) -> (Gate, AdmittedRuntime) {
+    let load = ConfigLoad::read(&ConfigRequest::from_env());
+    let runtime = AdmittedRuntime {
+        binary: load.config.runtime.binary.clone(),
+        root: load.config.runtime.root.join(namespace),
+        systemd_cgroup: load.config.runtime.systemd_cgroup,
+    };
+    let mut gate = if exec_only {
+        Gate::load_for_exec(load, namespace)
+    } else {
+        Gate::load(load, namespace)
+    };
+    if gate.policy_loaded() {
+        gate.set_runtime(&runtime, &runtime_features(&runtime));
+    }
+    (gate, runtime)
+}
+
+/// Whether stdin has something to read (the question, or the shim's end closing) within `limit`.
+fn question_within(limit: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::MAX);
+    loop {
+        match poll(&mut fds, timeout) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Not a pollable stdin (a file, in tests): read it.
+            Err(_) => return true,
+        }
     }
 }
 
@@ -71,11 +105,12 @@ pub fn answer(gate: &Gate, runtime: &AdmittedRuntime, request: Request) -> Vec<u
         } => {
             let admitted = gate
                 .check_bundle(&id, &bundle, &pods, &rootfs)
-                .map(|spec| Admitted {
-                    role: role(&spec),
-                    own_pid_namespace: has_own_pid_namespace(&spec),
+                .map(|checked| Admitted {
+                    role: role(&checked.spec),
+                    own_pid_namespace: has_own_pid_namespace(&checked.spec),
                     runtime: runtime.clone(),
-                    pod_uid: pod_uid(&spec),
+                    pod_uid: pod_uid(&checked.spec),
+                    exec_baseline: checked.exec_baseline,
                 });
             serde_json::to_vec(&to_answer(admitted))
         }
