@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
 use crate::error::{Error, Result};
 use crate::host::HostView;
@@ -34,6 +34,24 @@ pub fn parse_spec(bytes: &[u8]) -> Result<Document> {
         spec,
         unknown_fields,
     })
+}
+
+/// Parses an exec's process (containerd's JSON) and the JSON paths of fields the gate does not know.
+/// runc reads the same bytes with Go's decoder, which matches keys case-insensitively (`"UID"` sets
+/// `uid`) and lets a repeated key overwrite: such a field is unknown here (refused), and a repeated one is
+/// a parse error, so what is judged is what runc runs.
+pub fn parse_process(bytes: &[u8]) -> Result<(Process, Vec<String>)> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::Spec("expected a JSON object".into()));
+    }
+    let mut unknown_fields = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let process: Process = serde_ignored::deserialize(&mut deserializer, |path| {
+        unknown_fields.push(format!("process.{}", json_path(&path)));
+    })
+    .map_err(|e| Error::Spec(e.to_string()))?;
+    deserializer.end().map_err(|e| Error::Spec(e.to_string()))?;
+    Ok((process, unknown_fields))
 }
 
 /// `mounts[3].foo` rather than serde_ignored's `mounts.3.foo`.
@@ -165,5 +183,34 @@ mod tests {
         write_atomically(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_process_with_a_key_runc_reads_differently_is_caught() {
+        let plain = br#"{"user":{"uid":1000,"gid":1000},"cwd":"/","args":["true"]}"#;
+        let (process, unknown) = parse_process(plain).unwrap();
+        assert_eq!(process.user().uid(), 1000);
+        assert!(unknown.is_empty());
+        // Go would set uid from "UID": unknown here, so refused.
+        let (_, unknown) =
+            parse_process(br#"{"user":{"uid":1000,"gid":1000,"UID":0},"cwd":"/"}"#).unwrap();
+        assert_eq!(unknown, ["process.user.UID"]);
+        let (_, unknown) = parse_process(
+            br#"{"user":{"uid":1000,"gid":1000},"User":{"uid":0,"gid":0},"cwd":"/"}"#,
+        )
+        .unwrap();
+        assert_eq!(unknown, ["process.User"]);
+        // A repeated key: Go merges the second into the first; never judged.
+        assert!(parse_process(
+            br#"{"user":{"uid":1000,"gid":1000},"cwd":"/","user":{"uid":0,"gid":0}}"#
+        )
+        .is_err());
+        assert!(parse_process(br#"{"user":{"uid":1000,"uid":0,"gid":0},"cwd":"/"}"#).is_err());
+        assert!(parse_process(b"[]").is_err());
     }
 }

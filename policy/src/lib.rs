@@ -21,7 +21,7 @@ pub mod verdict;
 
 pub use config::{AuditSettings, Mode, OnRevoke, PolicyConfig, RuntimeSettings, Source};
 pub use document::{
-    evaluate_document, evaluate_document_in, parse_spec, write_atomically, Document,
+    evaluate_document, evaluate_document_in, parse_process, parse_spec, write_atomically, Document,
 };
 pub use error::{Error, Result};
 pub use host::{

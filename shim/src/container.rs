@@ -305,19 +305,25 @@ impl Container {
         }
         self.init.state.add_exec()?;
         let json = &req.spec.value;
-        if self.exec_shortcut.as_ref().is_some_and(|s| s.allows(json)) {
-            tracing::debug!(container = %self.id, exec = %req.exec_id, "exec allowed: the container's own process, judged at create");
-        } else {
-            ctx.gate
-                .exec(&self.id, &req.exec_id, &self.bundle, json)
-                .await?;
-        }
+        let shortcut = self.exec_shortcut.as_ref().and_then(|s| s.allows(json));
+        let spec = match shortcut {
+            Some(compared) => {
+                tracing::debug!(container = %self.id, exec = %req.exec_id, "exec allowed: the container's own process, judged at create");
+                compared
+            }
+            None => {
+                ctx.gate
+                    .exec(&self.id, &req.exec_id, &self.bundle, json)
+                    .await?;
+                json.clone()
+            }
+        };
         let mut exec = Process::new(
             &self.id,
             &req.exec_id,
             stdio_of(req.terminal, &req.stdin, &req.stdout, &req.stderr),
         );
-        exec.pending_spec = Some(json.clone());
+        exec.pending_spec = Some(spec);
         self.execs.insert(req.exec_id.clone(), exec);
         Ok(())
     }

@@ -140,15 +140,21 @@ impl ExecShortcut {
         }
     }
 
-    /// Whether the exec's process (containerd's JSON) is the baseline but for the free fields.
-    pub fn allows(&self, process: &[u8]) -> bool {
-        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(process) else {
-            return false;
+    /// When the exec's process (containerd's JSON) is the baseline but for the free fields: the process
+    /// to hand runc, written again from what was compared. Not the bytes as they came: Go's decoder lets
+    /// a repeated key merge into the first, which a comparison of parsed values would not see.
+    pub fn allows(&self, process: &[u8]) -> Option<Vec<u8>> {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(process) else {
+            return None;
         };
+        let mut judged = fields.clone();
         for field in &self.free_fields {
-            fields.remove(field);
+            judged.remove(field);
         }
-        fields == self.process
+        (judged == self.process).then(|| {
+            serde_json::to_vec(&serde_json::Value::Object(fields))
+                .expect("a parsed value serialises")
+        })
     }
 }
 
@@ -324,7 +330,15 @@ mod tests {
         })
         .unwrap();
         let probe = br#"{"terminal":false,"user":{"gid":1000,"uid":1000},"args":["/bin/true"],"env":["A=1"],"cwd":"/","capabilities":{"bounding":["CAP_CHOWN"]}}"#;
-        assert!(shortcut.allows(probe));
+        let handed = shortcut.allows(probe).expect("a probe is allowed");
+        let handed: serde_json::Value = serde_json::from_slice(&handed).unwrap();
+        assert_eq!(handed["args"][0], "/bin/true");
+        // A repeated key: runc (Go) would merge the groups of the first `user` in; what runc gets is the
+        // object compared, with one `user`.
+        let repeated = br#"{"user":{"uid":1000,"gid":1000,"additionalGids":[0,6]},"capabilities":{"bounding":["CAP_CHOWN"]},"cwd":"/","user":{"uid":1000,"gid":1000}}"#;
+        let handed = String::from_utf8(shortcut.allows(repeated).unwrap()).unwrap();
+        assert_eq!(handed.matches("\"user\"").count(), 1, "{handed}");
+        assert!(!handed.contains("additionalGids"), "{handed}");
         // Anything else that differs goes to a gate: a capability, the user, a field the baseline lacks.
         for other in [
             r#"{"user":{"uid":1000,"gid":1000},"capabilities":{"bounding":["CAP_CHOWN","CAP_SYS_ADMIN"]},"cwd":"/"}"#,
@@ -335,7 +349,7 @@ mod tests {
             "not json",
             "[]",
         ] {
-            assert!(!shortcut.allows(other.as_bytes()), "{other}");
+            assert!(shortcut.allows(other.as_bytes()).is_none(), "{other}");
         }
         assert!(ExecShortcut::new(&ExecBaseline {
             free_fields: vec![],

@@ -141,6 +141,17 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
     gate.exec("c1", "e3", &narrowed, plain.to_string().as_bytes())
         .await
         .unwrap();
+    // A key runc would read (Go matches keys case-insensitively) and the gate does not know: refused.
+    let mut sneaky = plain.clone();
+    sneaky["Capabilities"] = serde_json::json!({"bounding": ["CAP_SYS_ADMIN"]});
+    let error = gate
+        .exec("c1", "e4", &narrowed, sneaky.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Refused(m) if m.contains("process.Capabilities") && m.contains("does not know")),
+        "{error:?}"
+    );
 
     // An update may not open a device; a memory limit passes through as JSON for the runtime.
     let device = serde_json::json!({"devices": [{"allow": true, "type": "c", "major": 10, "minor": 232, "access": "rwm"}]});
@@ -158,7 +169,7 @@ async fn the_shim_asks_strictctl_gate_and_fails_closed_without_an_answer() {
 
     // Every decision reached the audit trail, written by the gate processes.
     let trail = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
-    assert_eq!(trail.lines().count(), 7, "{trail}");
+    assert_eq!(trail.lines().count(), 8, "{trail}");
 
     // A gate that dies without answering, answers nonsense or hangs (killed at the deadline) is a
     // refusal that says so.

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use strict_policy::{
-    evaluate, evaluate_document_in, evaluate_exec, parse_spec, write_atomically, Context, Mode,
-    Outcome, Permissions, PinningHost, PolicyConfig, RealHost, Verdict,
+    evaluate, evaluate_document_in, evaluate_exec, parse_process, parse_spec, write_atomically,
+    Context, Mode, Outcome, Permissions, PinningHost, PolicyConfig, RealHost, Verdict, Violation,
 };
 use strict_protocol::{AdmittedRuntime, ConfigRequest, ExecBaseline, PodNamespaces, RootfsMount};
 
@@ -414,10 +414,22 @@ impl Gate {
         if let Some(error) = &self.config_error {
             return Err(self.undecided(Subject::Exec, what, error.to_string()));
         }
-        let process: Process = serde_json::from_slice(process_json).map_err(|e| {
+        let (process, unknown_fields) = parse_process(process_json).map_err(|e| {
             GateError::InvalidArgument(format!("the exec process spec is malformed: {e}"))
         })?;
-        let verdict = evaluate_exec(container, &process);
+        let mut verdict = evaluate_exec(container, &process);
+        // runc reads the same bytes: a field the gate does not know may be one runc reads (Go matches
+        // keys case-insensitively), so it is refused, not ignored.
+        let unknown = unknown_fields.into_iter().map(|field| {
+            Violation::new(
+                "exec.unknown-field",
+                field.clone(),
+                field.clone(),
+                format!("{field} is a field the strict gate does not know"),
+            )
+            .remedy("the gate cannot judge what it does not know; remove the field")
+        });
+        verdict.violations.splice(0..0, unknown);
         self.trail.conclude(Subject::Exec, what, &verdict);
         self.enforce(&verdict).map(|()| process)
     }

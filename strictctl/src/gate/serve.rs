@@ -22,8 +22,9 @@ use crate::audit::record::Subject;
 /// status.
 pub fn serve(namespace: &str, exec_only: bool) -> i32 {
     logging::init(std::env::var_os(DEBUG_ENV).is_some());
-    let (mut gate, mut runtime) = load(namespace, exec_only);
+    // From before the load: what it reads may change while it reads.
     let loaded = Instant::now();
+    let (mut gate, mut runtime) = load(namespace, exec_only);
     if !question_within(IDLE_LIMIT) {
         // Started ahead and never asked (or the shim is shutting down): nothing to answer.
         return 0;
