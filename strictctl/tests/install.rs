@@ -294,6 +294,52 @@ fn imports_layout_appends_to_an_existing_imports_array_and_takes_it_out_again() 
 }
 
 #[test]
+fn a_containerd_with_its_own_root_and_state_gets_them_in_the_policy_files() {
+    // Sandboxes' hostname, hosts, resolv.conf and shm live below containerd's root and state: a policy
+    // that does not know them refuses every pod's own files.
+    let (_dir, root) = node(|_| {
+        "version = 3\nroot = \"/data/containerd\"\nstate = \"/run/k8s/containerd\"\n".to_string()
+    });
+    let before = tree(&root);
+    succeeds(&install_args(&root, "2.1"));
+    for file in ["strict.toml", "strict-complain.toml"] {
+        let policy: toml::Table =
+            toml::from_str(&read(root.join("etc/containerd").join(file))).unwrap();
+        let node = &policy["node"];
+        for (key, dir) in [
+            ("containerd_roots", "/data/containerd"),
+            ("containerd_states", "/run/k8s/containerd"),
+        ] {
+            let dirs = node[key].as_array().unwrap();
+            assert!(dirs.contains(&dir.into()), "{file}: {node:?}");
+            // The usual places stay known (and protected).
+            assert!(dirs.len() > 1, "{file}: {node:?}");
+        }
+    }
+    let checked = succeeds(&[
+        "config",
+        "check",
+        root.join("etc/containerd/strict.toml").to_str().unwrap(),
+    ]);
+    assert!(!checked.is_empty());
+    uninstall(&root);
+    assert_same_tree(&before, &tree(&root));
+
+    // A policy file the operator kept that lacks them: install says so.
+    let (_dir, root) = node(|_| "version = 3\nroot = \"/data/containerd\"\n".to_string());
+    std::fs::write(
+        root.join("etc/containerd/strict.toml"),
+        "mode = \"enforce\"\n",
+    )
+    .unwrap();
+    let out = succeeds(&install_args(&root, "2.1"));
+    assert!(
+        out.contains("no [node] entry for containerd's root or state (/data/containerd)"),
+        "{out}"
+    );
+}
+
+#[test]
 fn conf_d_layout_on_2_2_leaves_the_main_config_alone() {
     let (_dir, root) = node(default_2_2);
     std::fs::create_dir(root.join("etc/containerd/conf.d")).unwrap();

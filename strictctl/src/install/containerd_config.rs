@@ -196,6 +196,60 @@ pub struct MainConfig {
     pub imports: Vec<String>,
 }
 
+/// containerd's `root` and `state` when its configuration moves them: its sandboxes' hostname, hosts,
+/// resolv.conf and shm are below them, and the gate allows those only below the node layout's roots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerdDirs {
+    pub root: Option<PathBuf>,
+    pub state: Option<PathBuf>,
+}
+
+impl ContainerdDirs {
+    /// The `[node]` table that adds the directories the policy's defaults lack, or None.
+    pub fn node_table(&self) -> Option<String> {
+        let defaults = strict_policy::config::NodeLayout::default();
+        let add = |dir: &Option<PathBuf>, known: &[PathBuf]| {
+            dir.as_ref()
+                .filter(|dir| !known.contains(dir))
+                .map(|dir| [known, std::slice::from_ref(dir)].concat())
+        };
+        let roots = add(&self.root, &defaults.containerd_roots);
+        let states = add(&self.state, &defaults.containerd_states);
+        if roots.is_none() && states.is_none() {
+            return None;
+        }
+        let list = |dirs: &[PathBuf]| {
+            dirs.iter()
+                .map(|d| toml_edit::Value::from(d.display().to_string()).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut table = String::from(
+            "\n# This node's containerd keeps its root or state outside the usual places (its config.toml):\n\
+             # its sandboxes' own files there are the pods' own, the rest is protected as containerd's.\n\
+             [node]\n",
+        );
+        if let Some(roots) = roots {
+            table.push_str(&format!("containerd_roots = [{}]\n", list(&roots)));
+        }
+        if let Some(states) = states {
+            table.push_str(&format!("containerd_states = [{}]\n", list(&states)));
+        }
+        Some(table)
+    }
+
+    /// Whether a policy's node layout covers these directories.
+    pub fn covered_by(&self, node: &strict_policy::config::NodeLayout) -> bool {
+        self.root
+            .as_ref()
+            .is_none_or(|r| node.containerd_roots.contains(r))
+            && self
+                .state
+                .as_ref()
+                .is_none_or(|s| node.containerd_states.contains(s))
+    }
+}
+
 /// A top-level key of a TOML text: the document for editing, where the key and its value are in the text.
 struct Located {
     doc: DocumentMut,
@@ -313,6 +367,23 @@ impl MainConfig {
                     .get("SystemdCgroup")?
                     .as_bool()
             })
+    }
+
+    /// Where this containerd keeps its root and state, as the file sets them (None: containerd's
+    /// defaults, which the policy's node layout knows).
+    pub fn containerd_dirs(&self) -> ContainerdDirs {
+        let doc: Option<DocumentMut> = self.text.parse().ok();
+        let dir = |key: &str| {
+            doc.as_ref()?
+                .get(key)?
+                .as_str()
+                .filter(|path| Path::new(path).is_absolute())
+                .map(PathBuf::from)
+        };
+        ContainerdDirs {
+            root: dir("root"),
+            state: dir("state"),
+        }
     }
 
     /// Whether containerd, reading this file, also reads `file`: an `imports` entry names it or is a
@@ -686,6 +757,37 @@ mod tests {
                      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = false\n";
         assert_eq!(main_config(other).runc_systemd_cgroup(), Some(true));
         assert_eq!(main_config("version = 2\n").runc_systemd_cgroup(), None);
+    }
+
+    #[test]
+    fn containerd_dirs_outside_the_defaults_become_a_node_table() {
+        let moved = main_config(
+            "version = 3\nroot = '/data/containerd'\nstate = \"/run/k8s-containerd\"\n",
+        );
+        let dirs = moved.containerd_dirs();
+        assert_eq!(dirs.root.as_deref(), Some(Path::new("/data/containerd")));
+        let table = dirs.node_table().unwrap();
+        let parsed: toml::Table = toml::from_str(&table).unwrap();
+        let roots = parsed["node"]["containerd_roots"].as_array().unwrap();
+        assert!(roots.contains(&"/data/containerd".into()), "{table}");
+        assert!(roots.contains(&"/var/lib/containerd".into()), "{table}");
+        let states = parsed["node"]["containerd_states"].as_array().unwrap();
+        assert!(states.contains(&"/run/k8s-containerd".into()), "{table}");
+        let layout: strict_policy::config::NodeLayout = toml::from_str::<toml::Table>(&table)
+            .unwrap()["node"]
+            .clone()
+            .try_into()
+            .unwrap();
+        assert!(dirs.covered_by(&layout));
+        assert!(!dirs.covered_by(&strict_policy::config::NodeLayout::default()));
+        // containerd's defaults, or nothing said: nothing to add.
+        let usual =
+            main_config("version = 3\nroot = '/var/lib/containerd'\nstate = '/run/containerd'\n");
+        assert_eq!(usual.containerd_dirs().node_table(), None);
+        assert_eq!(
+            main_config("version = 2\n").containerd_dirs(),
+            ContainerdDirs::default()
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use super::containerd_config::ContainerdDirs;
+
 /// The node label the installer sets when the node is ready, and the RuntimeClasses select.
 pub const NODE_LABEL: &str = "strict.snapcraft.io/runtime";
 /// The value of [`NODE_LABEL`] on a ready node.
@@ -39,7 +41,12 @@ pub fn handler_names() -> String {
 
 /// A handler's policy file as install writes it when there is none; `systemd_cgroup` when the node's
 /// runc handler uses the systemd cgroup driver.
-pub fn policy_text(handler: &Handler, path: &Path, systemd_cgroup: bool) -> String {
+pub fn policy_text(
+    handler: &Handler,
+    path: &Path,
+    systemd_cgroup: bool,
+    containerd: &ContainerdDirs,
+) -> String {
     let mut text = format!(
         "# The strict runtime's policy for the `{name}` handler (RuntimeClass `{name}`), written by\n\
          # `strictctl install`. Edit it freely: install never overwrites it, and uninstall removes it only\n\
@@ -67,6 +74,9 @@ pub fn policy_text(handler: &Handler, path: &Path, systemd_cgroup: bool) -> Stri
              systemd_cgroup = true\n",
         );
     }
+    if let Some(node) = containerd.node_table() {
+        text.push_str(&node);
+    }
     text
 }
 
@@ -80,7 +90,11 @@ mod tests {
         for handler in HANDLERS {
             let path = dir.path().join(handler.policy_file);
             for systemd_cgroup in [false, true] {
-                std::fs::write(&path, policy_text(&handler, &path, systemd_cgroup)).unwrap();
+                std::fs::write(
+                    &path,
+                    policy_text(&handler, &path, systemd_cgroup, &ContainerdDirs::default()),
+                )
+                .unwrap();
                 let config = strict_policy::PolicyConfig::load(&path).unwrap();
                 assert_eq!(config.mode.to_string(), handler.mode);
                 assert_eq!(config.handler, handler.name);

@@ -280,6 +280,8 @@ fn install_files(
 
     // The cgroup driver goes with the node's runc handler: the kubelet names cgroups for it.
     let systemd_cgroup = main.runc_systemd_cgroup().unwrap_or(false);
+    // And the gate must know where this containerd keeps its sandboxes' files.
+    let containerd = main.containerd_dirs();
     for handler in HANDLERS {
         let path = root.join(ETC_DIR).join(handler.policy_file);
         if fs::symlink_metadata(&path).is_ok() {
@@ -290,7 +292,26 @@ fn install_files(
                     handler.name
                 ));
             }
-            let kept = strict_policy::PolicyConfig::load(&path)
+            let loaded = strict_policy::PolicyConfig::load(&path).ok();
+            if loaded
+                .as_ref()
+                .is_some_and(|config| !containerd.covered_by(&config.node))
+            {
+                report.say(format!(
+                    "warning: {} has no [node] entry for containerd's root or state ({}): the {} \
+                     handler refuses every pod's own sandbox files there; add them to \
+                     containerd_roots / containerd_states",
+                    path.display(),
+                    [&containerd.root, &containerd.state]
+                        .into_iter()
+                        .flatten()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    handler.name
+                ));
+            }
+            let kept = loaded
                 .map(|config| config.runtime.systemd_cgroup)
                 .unwrap_or(systemd_cgroup);
             if kept != systemd_cgroup {
@@ -304,7 +325,7 @@ fn install_files(
             }
             continue;
         }
-        let text = policy_text(&handler, &path, systemd_cgroup);
+        let text = policy_text(&handler, &path, systemd_cgroup, &containerd);
         journal.write(&path, text.as_bytes(), Some(0o644), &mut manifest.dirs)?;
         manifest.record(&path, Role::Policy, text.as_bytes());
         report.say(format!(
