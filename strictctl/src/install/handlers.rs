@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::containerd_config::ContainerdDirs;
+use super::containerd_dirs::ContainerdDirs;
 
 /// The node label the installer sets when the node is ready, and the RuntimeClasses select.
 pub const NODE_LABEL: &str = "strict.snapcraft.io/runtime";

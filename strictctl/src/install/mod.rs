@@ -31,6 +31,7 @@
 //!   root, what install is asked and what it reports; `error.rs`: [`Error`], joining the others' errors.
 
 mod containerd_config;
+mod containerd_dirs;
 mod error;
 mod handlers;
 mod journal;
