@@ -144,17 +144,19 @@ impl ExecShortcut {
     /// to hand runc, written again from what was compared. Not the bytes as they came: Go's decoder lets
     /// a repeated key merge into the first, which a comparison of parsed values would not see.
     pub fn allows(&self, process: &[u8]) -> Option<Vec<u8>> {
-        let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(process) else {
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(process) else {
             return None;
         };
-        let mut judged = fields.clone();
-        for field in &self.free_fields {
-            judged.remove(field);
+        let free: Vec<(String, serde_json::Value)> = self
+            .free_fields
+            .iter()
+            .filter_map(|field| fields.remove_entry(field))
+            .collect();
+        if fields != self.process {
+            return None;
         }
-        (judged == self.process).then(|| {
-            serde_json::to_vec(&serde_json::Value::Object(fields))
-                .expect("a parsed value serialises")
-        })
+        fields.extend(free);
+        Some(serde_json::to_vec(&fields).expect("a parsed value serialises"))
     }
 }
 
@@ -249,12 +251,14 @@ impl GateProcesses {
 #[async_trait]
 impl Gatekeeper for GateProcesses {
     fn prepare_next(&self) {
-        let mut prepared = self.lock();
-        if prepared.is_some() {
+        if self.lock().is_some() {
             return;
         }
+        // Started outside the lock; one prepared meanwhile wins and this one is dropped (it reads EOF).
         match self.spawn(false) {
-            Ok(gate) => *prepared = Some(gate),
+            Ok(gate) => {
+                self.lock().get_or_insert(gate);
+            }
             Err(error) => tracing::warn!(%error, "starting the next policy gate"),
         }
     }

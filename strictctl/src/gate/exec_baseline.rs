@@ -25,8 +25,12 @@ pub const FREE_FIELDS: [&str; 6] = [
 /// exec from the spec it keeps, the one it sent, not the one that runs), or such an exec would be refused
 /// or recorded.
 pub fn baseline(asked: &[u8], admitted: &Spec) -> Option<ExecBaseline> {
-    let mut raw: serde_json::Value = serde_json::from_slice(asked).ok()?;
-    let mut process = raw.get_mut("process")?.take();
+    /// The process only: the rest of the spec (its seccomp filter is most of it) is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct ProcessOnly {
+        process: Option<serde_json::Value>,
+    }
+    let mut process = serde_json::from_slice::<ProcessOnly>(asked).ok()?.process?;
     let as_asked: Process = serde_json::from_value(process.clone()).ok()?;
     if admitted.process().as_ref() != Some(&as_asked) {
         return None;
